@@ -1,0 +1,278 @@
+// Package backend is the completion-shaped boundary between the reactor loop and
+// the kernel.
+//
+// A loop hands a backend operations (accept, recv, send, connect, close, timeout,
+// cancel, …) and later collects their completions. io_uring works this way already;
+// the epoll backend emulates it: it tries the system call at once, parks the
+// operation on its descriptor when the call would block, and finishes it when epoll
+// reports readiness. Transports are written once against this contract and run
+// unchanged on either backend.
+//
+// # The contract
+//
+// Every Backend implementation must obey the following.
+//
+//   - Ownership. Submit takes a *Op. From that moment until the op's final
+//     completion (the one without FlagMore) the backend may read and write the Op,
+//     every buffer it names (Buf, Bufs, Addr) and its Sys scratch space; the caller
+//     must keep the Op reachable and must not modify it. Cancellation does not end
+//     ownership: only the final completion does.
+//   - Single goroutine. Submit, Wait, ReleaseBuffer and Close are called from one
+//     goroutine only, the one that created the backend (a loop locked to its OS
+//     thread). Only Wake may be called from any goroutine.
+//   - Submit never blocks and never runs completions. It queues; the kernel sees the
+//     queue at the next Wait at the latest. It fails only for a malformed op, an
+//     unsupported Kind, or a closed backend: such an op produces no completion.
+//   - Wait flushes queued submissions, then blocks until at least one completion is
+//     ready, the timeout passes (timeout < 0 waits forever, 0 only polls) or Wake is
+//     called. It copies completions into out and returns how many; completions left
+//     over are returned by the next Wait. Wait retries EINTR itself and never
+//     returns it. A Wait woken by Wake may return zero completions.
+//   - Exactly one final completion per op. Multishot ops (Op.Multishot) deliver
+//     completions with FlagMore until a final one without it. A backend whose kernel
+//     lacks a multishot form emulates it by re-arming internally: the caller never
+//     sees the difference. A zero-copy send delivers its result (with FlagMore) and
+//     then a completion with FlagNotif, which is final: only then is Buf free.
+//   - Cancellation. KindCancel with Target ends the target op: the target completes
+//     with -ECANCELED (or with its result, if it won the race); the cancel op
+//     itself completes with 0, -ENOENT or -EALREADY. The two completions may come
+//     in either order. KindCancelFd cancels every op on Fd.
+//   - Closing a descriptor does not end operations pending on it (io_uring holds
+//     its own reference). Callers cancel and drain first, then submit KindClose.
+//   - Provided buffers. A recv with BufferSelect picks a buffer from the backend's
+//     pool; its completion has FlagBuffer, BufID and Buf (a view of Res bytes into
+//     the pool). Buf stays valid until ReleaseBuffer(BufID), which the caller must
+//     call exactly once. An empty pool ends a multishot recv with -ENOBUFS and
+//     loses no data: the bytes stay in the socket for the next recv.
+//   - Errors in completions are negative errnos in Res, never Go errors; Err turns
+//     them into syscall.Errno values.
+//   - Close cancels whatever is still in flight, waits for the final completions
+//     (discarding them), then releases the kernel objects. After Close every method
+//     returns ErrClosed.
+package backend
+
+import (
+	"errors"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrClosed is returned by a backend's methods after Close.
+var ErrClosed = errors.New("gyre/backend: backend closed")
+
+// ErrUnsupported is returned by Submit for an op kind or flag combination the
+// backend cannot perform, even emulated.
+var ErrUnsupported = errors.New("gyre/backend: operation not supported")
+
+// Token names one in-flight operation: a slot number in the loop's op table and
+// that slot's generation. A completion whose generation no longer matches the slot
+// belongs to an op that is gone and is dropped.
+type Token uint64
+
+// MakeToken packs a slot and a generation into a Token.
+func MakeToken(slot, gen uint32) Token { return Token(uint64(gen)<<32 | uint64(slot)) }
+
+// Slot is the op-table index of t.
+func (t Token) Slot() uint32 { return uint32(t) }
+
+// Gen is the generation of t.
+func (t Token) Gen() uint32 { return uint32(t >> 32) }
+
+// Kind says which operation an Op is.
+type Kind uint8
+
+// The operation kinds. For each: which Op fields it reads, and what Res means.
+const (
+	// KindNop does nothing. Res = 0.
+	KindNop Kind = iota
+	// KindAccept accepts on listening socket Fd (SOCK_NONBLOCK|SOCK_CLOEXEC are
+	// always set on the new socket). Multishot allowed. Res = new descriptor.
+	KindAccept
+	// KindConnect connects Fd to Addr[:AddrLen]. Res = 0.
+	KindConnect
+	// KindRecv receives from stream socket Fd into Buf, or into a provided buffer
+	// when BufferSelect is set. Multishot requires BufferSelect. Res = bytes, 0 at
+	// end of stream.
+	KindRecv
+	// KindSend sends Buf on Fd (MSG_NOSIGNAL). Res = bytes sent, possibly fewer
+	// than len(Buf).
+	KindSend
+	// KindSendv sends Bufs on Fd in one vectored sendmsg (MSG_NOSIGNAL). Res = bytes.
+	KindSendv
+	// KindSendZC sends Buf on Fd without copying where the kernel can. Res = bytes
+	// (with FlagMore), then a final FlagNotif completion releases Buf. If the first
+	// completion has no FlagMore there is no notification.
+	KindSendZC
+	// KindRecvMsg receives one datagram on Fd into Buf (or a provided buffer with
+	// BufferSelect); the sender's address is written to Addr and AddrLen. Res =
+	// payload length; FlagTrunc when the datagram did not fit.
+	KindRecvMsg
+	// KindSendMsg sends Buf (or Bufs) as one datagram to Addr[:AddrLen] (AddrLen 0:
+	// the connected peer). Res = bytes.
+	KindSendMsg
+	// KindRead reads Fd (a pipe or file; current offset) into Buf. Res = bytes.
+	KindRead
+	// KindWrite writes Buf to Fd (current offset). Res = bytes.
+	KindWrite
+	// KindPoll waits until Fd reports any of Events (unix.POLLIN, …). Multishot
+	// allowed. Res = the events that fired.
+	KindPoll
+	// KindTimeout completes after Timeout with Res = -ETIME.
+	KindTimeout
+	// KindCancel cancels the op named by Target. Res = 0, -ENOENT or -EALREADY.
+	KindCancel
+	// KindCancelFd cancels every op on Fd. Res = number cancelled or -ENOENT.
+	KindCancelFd
+	// KindClose closes Fd. Res = 0.
+	KindClose
+	// KindShutdown shuts down Fd; How is unix.SHUT_RD, SHUT_WR or SHUT_RDWR.
+	KindShutdown
+	kindCount
+)
+
+var kindNames = [...]string{"nop", "accept", "connect", "recv", "send", "sendv", "send_zc",
+	"recvmsg", "sendmsg", "read", "write", "poll", "timeout", "cancel", "cancel_fd", "close", "shutdown"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(?)"
+}
+
+// Op is one operation. The loop owns Op values (usually in a slab, reused) and
+// hands pointers to Submit; see the package contract for the ownership rules.
+type Op struct {
+	Kind  Kind
+	Token Token
+	Fd    int32
+
+	Multishot    bool // keep delivering completions until a final one
+	BufferSelect bool // receive into a provided buffer (recv, recvmsg)
+
+	Buf  []byte   // single buffer: recv, send, send_zc, recvmsg, sendmsg, read, write
+	Bufs [][]byte // vectored send (KindSendv, KindSendMsg)
+
+	// Addr is the socket address for connect and sendmsg, and where recvmsg writes
+	// the sender. AddrLen is its length in bytes (updated by recvmsg).
+	Addr    *unix.RawSockaddrAny
+	AddrLen uint32
+
+	Events  uint32        // KindPoll
+	How     int32         // KindShutdown
+	Timeout time.Duration // KindTimeout
+	Target  Token         // KindCancel
+
+	// Sys is scratch space owned by the backend while the op is in flight
+	// (iovecs, msghdr, timespec). Callers never touch it.
+	Sys Sys
+}
+
+// Sys is per-op scratch memory a backend may point the kernel at; it lives inside
+// the Op so it stays reachable and in place for the op's whole life.
+type Sys struct {
+	Msg   unix.Msghdr
+	Iov   []unix.Iovec
+	Ts    unix.Timespec
+	State uint32 // backend-private state bits
+	Next  *Op    // backend-private list link (epoll wait lists)
+}
+
+// Flag describes a completion.
+type Flag uint32
+
+// Completion flags.
+const (
+	// FlagMore: more completions follow for the same op.
+	FlagMore Flag = 1 << iota
+	// FlagNotif: the zero-copy notification; the send buffer is free again.
+	FlagNotif
+	// FlagBuffer: Buf is a provided buffer to give back with ReleaseBuffer(BufID).
+	FlagBuffer
+	// FlagTrunc: a datagram was larger than the buffer and was truncated.
+	FlagTrunc
+	// FlagSockNonEmpty: the socket had more data after this recv.
+	FlagSockNonEmpty
+)
+
+// Completion is one result of one op.
+type Completion struct {
+	Token Token
+	Res   int32 // >= 0: result; < 0: -errno
+	Flags Flag
+	BufID uint16
+	Buf   []byte // with FlagBuffer: the received bytes, valid until ReleaseBuffer
+}
+
+// Err returns nil for a successful completion and the errno for a failed one.
+func (c *Completion) Err() error {
+	if c.Res >= 0 {
+		return nil
+	}
+	return syscall.Errno(-c.Res)
+}
+
+// More reports whether further completions follow for the same op.
+func (c *Completion) More() bool { return c.Flags&FlagMore != 0 }
+
+// Features says what a backend can do natively on the running kernel. Emulated
+// behaviour (multishot re-armed in user space) is not counted as native.
+type Features struct {
+	MultishotAccept bool
+	MultishotRecv   bool
+	ProvidedBuffers bool
+	SendZC          bool
+	// Setup names the ring set-up flags in use ("single_issuer|defer_taskrun",
+	// "coop_taskrun", "none"); empty for epoll.
+	Setup string
+}
+
+// Config sizes a backend. The zero value picks sensible defaults.
+type Config struct {
+	// Entries is the submission queue size (io_uring) or the epoll event batch;
+	// default 256. CQEntries sizes the completion queue; default 4×Entries.
+	Entries   uint32
+	CQEntries uint32
+	// BufferCount provided buffers of BufferSize bytes each form the receive pool.
+	// BufferCount must be a power of two; defaults 1024 and 4096.
+	BufferCount int
+	BufferSize  int
+}
+
+// WithDefaults fills in zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Entries == 0 {
+		c.Entries = 256
+	}
+	if c.CQEntries == 0 {
+		c.CQEntries = 4 * c.Entries
+	}
+	if c.BufferCount == 0 {
+		c.BufferCount = 1024
+	}
+	if c.BufferSize == 0 {
+		c.BufferSize = 4096
+	}
+	return c
+}
+
+// Backend is the contract every backend implements; see the package comment.
+type Backend interface {
+	// Name is "uring" or "epoll".
+	Name() string
+	// Features reports native capabilities.
+	Features() Features
+	// Submit queues op. Loop goroutine only; never blocks.
+	Submit(op *Op) error
+	// Wait flushes submissions and waits for completions (see the contract).
+	// Loop goroutine only.
+	Wait(out []Completion, timeout time.Duration) (int, error)
+	// Wake makes a concurrent or the next Wait return. Goroutine-safe.
+	Wake() error
+	// ReleaseBuffer gives a provided buffer back to the pool. Loop goroutine only.
+	ReleaseBuffer(id uint16)
+	// Close drains and releases everything. Loop goroutine only.
+	Close() error
+}

@@ -1,0 +1,49 @@
+package transports
+
+import (
+	"errors"
+	"io"
+)
+
+// Sentinel errors. Compare with errors.Is.
+var (
+	// ErrConnectionDone is the reason of a clean close; errors.Is also matches io.EOF.
+	ErrConnectionDone error = doneError{}
+	// ErrConnectionLost is the reason of any unclean end; the cause is wrapped.
+	ErrConnectionLost = errors.New("gyre: connection lost")
+	// ErrNotConnected: the operation needs a connection that does not exist (yet).
+	ErrNotConnected = errors.New("gyre: not connected")
+	// ErrClosed: the transport, port or connector is already closed.
+	ErrClosed = errors.New("gyre: use of closed transport")
+	// ErrFrameTooLarge: a frame exceeds the configured or encodable maximum.
+	ErrFrameTooLarge = errors.New("gyre: frame too large")
+	// ErrProducerRegistered: a producer is already registered.
+	ErrProducerRegistered = errors.New("gyre: producer already registered")
+	// ErrConnectStopped: StopConnecting or Disconnect ended the attempt.
+	ErrConnectStopped = errors.New("gyre: connection attempt stopped")
+	// ErrConnectTimeout: the connect timeout passed.
+	ErrConnectTimeout = errors.New("gyre: connect timed out")
+	// ErrAborted: the connection was aborted by this side.
+	ErrAborted = errors.New("gyre: connection aborted")
+)
+
+type doneError struct{}
+
+func (doneError) Error() string        { return "gyre: connection done" }
+func (doneError) Is(target error) bool { return target == io.EOF }
+
+// Lost wraps cause as a connection-lost reason: errors.Is(err, ErrConnectionLost)
+// and errors.Is(err, cause) both hold.
+func Lost(cause error) error {
+	if cause == nil {
+		return ErrConnectionLost
+	}
+	return &lostError{cause: cause}
+}
+
+type lostError struct{ cause error }
+
+func (e *lostError) Error() string { return "gyre: connection lost: " + e.cause.Error() }
+func (e *lostError) Unwrap() []error {
+	return []error{ErrConnectionLost, e.cause}
+}
