@@ -120,12 +120,16 @@ func (t *Timers) Next() (time.Time, bool) {
 	return t.heap[0].when, true
 }
 
-// Seq is a watermark for PopDue: calls scheduled after Seq was read are not due
-// in the same turn, so CallLater(0) from inside a call never runs synchronously.
+// Seq is the sequence number of the most recently scheduled (or rescheduled)
+// call. Seq()+1 is the watermark for PopDue: calls scheduled after Seq was read
+// are not due in the same turn, so CallLater(0) from inside a call never runs
+// synchronously.
 func (t *Timers) Seq() uint64 { return t.seq }
 
-// PopDue removes and returns the earliest call due at or before now and scheduled
-// before the watermark seq; ok is false when there is none.
+// PopDue removes and returns the earliest call due at or before now whose
+// sequence number is below the watermark seq; ok is false when there is none.
+// A turn reads w := Seq()+1 once, then pops until ok is false, so calls
+// scheduled (or Reset/Delayed) during the turn wait for the next one.
 func (t *Timers) PopDue(now time.Time, seq uint64) (f func(), ok bool) {
 	if len(t.heap) == 0 {
 		return nil, false
