@@ -55,7 +55,7 @@ func (c Call) Reset(d time.Duration) bool {
 	}
 	t := c.e.owner
 	t.detach(c.e)
-	c.e.when = t.now().Add(d)
+	c.e.when = t.current().Add(d)
 	t.push(c.e)
 	return true
 }
@@ -90,8 +90,16 @@ type Timers struct {
 	now  func() time.Time
 }
 
-// NewTimers returns a heap whose Reset computes deadlines from now.
+// NewTimers returns a heap whose Reset computes deadlines from now (time.Now
+// when nil, as for the zero Timers).
 func NewTimers(now func() time.Time) *Timers { return &Timers{now: now} }
+
+func (t *Timers) current() time.Time {
+	if t.now == nil {
+		return time.Now()
+	}
+	return t.now()
+}
 
 // Len is the number of scheduled calls.
 func (t *Timers) Len() int { return len(t.heap) }
