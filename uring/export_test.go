@@ -1,0 +1,14 @@
+package uring
+
+import "syscall"
+
+// InjectSetupError makes New fail in io_uring_setup with errno (test hook).
+func InjectSetupError(o *Options, errno syscall.Errno) { o.setupErr = errno }
+
+// Layout facts checked against the kernel UAPI sizes.
+var UAPIWantSizes = []uintptr{sizeofSQE, sizeofCQE, sizeofIOURingParams, sizeofGeteventsArg,
+	sizeofIOURingBufReg, sizeofBufRingEntry, sizeofIOURingProbeHead}
+
+// UAPISizes returns unsafe.Sizeof of the Go mirrors, in the order of the
+// constants above.
+func UAPISizes() []uintptr { return uapiSizes() }

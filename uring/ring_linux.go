@@ -1,0 +1,478 @@
+package uring
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// SetupMode picks the io_uring_setup flags.
+type SetupMode uint8
+
+// Setup modes. SetupAuto tries SetupDeferTaskrun, then SetupCoopTaskrun, then
+// SetupPlain, moving on when the kernel answers EINVAL. The others force one mode.
+const (
+	SetupAuto SetupMode = iota
+	// SetupDeferTaskrun: SINGLE_ISSUER|DEFER_TASKRUN (6.1+). Completion work runs
+	// only when the ring is entered with GETEVENTS, on the creating thread.
+	SetupDeferTaskrun
+	// SetupCoopTaskrun: COOP_TASKRUN|TASKRUN_FLAG (5.19+).
+	SetupCoopTaskrun
+	// SetupPlain: no task-run flags.
+	SetupPlain
+)
+
+var setupModeFlags = [...]uint32{
+	SetupDeferTaskrun: setupSingleIssuer | setupDeferTaskrun | setupSubmitAll,
+	SetupCoopTaskrun:  setupCoopTaskrun | setupTaskrunFlag | setupSubmitAll,
+	SetupPlain:        0,
+}
+
+var setupModeNames = [...]string{"auto", "single_issuer|defer_taskrun", "coop_taskrun", "none"}
+
+// String is the mode's name as reported in Features.Setup.
+func (m SetupMode) String() string {
+	if int(m) < len(setupModeNames) {
+		return setupModeNames[m]
+	}
+	return "setup(?)"
+}
+
+// Options configures New. The zero value gives 256 SQ entries, 1024 CQ entries,
+// SetupAuto and feature detection.
+type Options struct {
+	// Entries is the submission queue size (rounded up to a power of two by the
+	// kernel); default 256.
+	Entries uint32
+	// CQEntries is the completion queue size (IORING_SETUP_CQSIZE); default
+	// 4×Entries. Multishot requests post many CQEs per SQE, so size it for the
+	// completions in flight, not the submissions.
+	CQEntries uint32
+	// Setup forces a setup mode; default SetupAuto.
+	Setup SetupMode
+	// SkipDetect skips the try-and-see feature detection at New (the probe still
+	// runs); Features then reports multishot and buffer rings as unknown (false).
+	SkipDetect bool
+
+	// setupErr, when non-zero, makes io_uring_setup fail with it (test hook).
+	setupErr syscall.Errno
+}
+
+// Ring is one io_uring instance: a submission queue, a completion queue and the
+// SQE array, all mapped from the kernel.
+//
+// A Ring is not goroutine-safe: one goroutine uses it. With SINGLE_ISSUER (the
+// default when the kernel has it) that goroutine must also stay on the OS thread
+// that called New (runtime.LockOSThread before New); entering from another
+// thread fails with ErrWrongThread. Close may be called from any goroutine once
+// the owner has stopped using the ring.
+type Ring struct {
+	fd        int
+	setup     uint32 // setup flags in effect
+	kfeatures uint32
+	deferTR   bool
+	closed    bool
+
+	sqMem, cqMem, sqeMem unsafe.Pointer
+	sqSize, cqSize       uintptr
+	sqeSize              uintptr
+
+	sqHead, sqTail, sqFlags *uint32
+	sqMask, sqEntries       uint32
+	sqes                    []SQE
+	sqeTail                 uint32 // next SQE to hand out (ours; published at flush)
+
+	cqHead, cqTail, cqOverflow *uint32
+	cqMask, cqEntries          uint32
+	cqes                       []CQE
+
+	features Features
+
+	// Wait arguments live here so the kernel reads heap memory that stays put.
+	arg geteventsArg
+	ts  unix.Timespec
+}
+
+// New sets up a ring. A failure to create the ring at all returns an error that
+// matches ErrUnavailable and wraps the syscall.Errno. Call it on the goroutine
+// (and locked OS thread) that will use the ring.
+func New(opts Options) (*Ring, error) {
+	entries := opts.Entries
+	if entries == 0 {
+		entries = 256
+	}
+	cq := opts.CQEntries
+	if cq == 0 {
+		cq = 4 * entries
+	}
+	if cq < entries {
+		cq = entries
+	}
+	modes := []SetupMode{SetupDeferTaskrun, SetupCoopTaskrun, SetupPlain}
+	if opts.Setup != SetupAuto {
+		modes = []SetupMode{opts.Setup}
+	}
+	var (
+		fd   int
+		p    params
+		err  error
+		mode SetupMode
+	)
+	for i, m := range modes {
+		mode = m
+		p = params{Flags: setupModeFlags[m] | setupCQSize | setupClamp, CQEntries: cq}
+		fd, err = setup(entries, &p, opts.setupErr)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINVAL) || i == len(modes)-1 {
+			return nil, setupError(err)
+		}
+	}
+	if p.Features&featExtArg == 0 {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("%w: kernel lacks IORING_FEAT_EXT_ARG (needs 5.11+): %w", ErrUnavailable, unix.EINVAL)
+	}
+	r := &Ring{fd: fd, setup: p.Flags, kfeatures: p.Features, deferTR: p.Flags&setupDeferTaskrun != 0}
+	if err := r.mapRings(&p); err != nil {
+		r.unmap()
+		_ = unix.Close(fd)
+		return nil, setupError(err)
+	}
+	r.features.Setup = mode.String()
+	r.features.SetupFlags = p.Flags
+	r.features.KernelFeatures = p.Features
+	r.features.NoDrop = p.Features&featNoDrop != 0
+	r.features.SQEntries, r.features.CQEntries = p.SQEntries, p.CQEntries
+	if err := r.probe(&r.features.Probe); err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	r.features.fromProbe()
+	if !opts.SkipDetect {
+		if err := r.detect(); err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func setup(entries uint32, p *params, inject syscall.Errno) (int, error) {
+	if inject != 0 {
+		return -1, inject
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(p)), 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+func setupError(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case unix.EPERM, unix.ENOSYS, unix.ENOMEM, unix.EINVAL, unix.EACCES:
+			return fmt.Errorf("%w: io_uring_setup: %w", ErrUnavailable, errno)
+		}
+	}
+	return fmt.Errorf("uring: io_uring_setup: %w", err)
+}
+
+func (r *Ring) mapRings(p *params) error {
+	r.sqSize = uintptr(p.SQOff.Array) + uintptr(p.SQEntries)*4
+	r.cqSize = uintptr(p.CQOff.Cqes) + uintptr(p.CQEntries)*sizeofCQE
+	single := p.Features&featSingleMMap != 0
+	if single {
+		r.sqSize = max(r.sqSize, r.cqSize)
+	}
+	const prot, flags = unix.PROT_READ | unix.PROT_WRITE, unix.MAP_SHARED | unix.MAP_POPULATE
+	var err error
+	if r.sqMem, err = unix.MmapPtr(r.fd, offSQRing, nil, r.sqSize, prot, flags); err != nil {
+		r.sqMem = nil
+		return err
+	}
+	if single {
+		r.cqMem = r.sqMem
+	} else if r.cqMem, err = unix.MmapPtr(r.fd, offCQRing, nil, r.cqSize, prot, flags); err != nil {
+		r.cqMem = nil
+		return err
+	}
+	r.sqeSize = uintptr(p.SQEntries) * sizeofSQE
+	if r.sqeMem, err = unix.MmapPtr(r.fd, offSQEs, nil, r.sqeSize, prot, flags); err != nil {
+		r.sqeMem = nil
+		return err
+	}
+	u32 := func(base unsafe.Pointer, off uint32) *uint32 { return (*uint32)(unsafe.Add(base, off)) }
+	r.sqHead, r.sqTail, r.sqFlags = u32(r.sqMem, p.SQOff.Head), u32(r.sqMem, p.SQOff.Tail), u32(r.sqMem, p.SQOff.Flags)
+	r.sqMask, r.sqEntries = *u32(r.sqMem, p.SQOff.RingMask), *u32(r.sqMem, p.SQOff.RingEntries)
+	r.sqes = unsafe.Slice((*SQE)(r.sqeMem), r.sqEntries)
+	// Identity-map the SQ index array once: SQE i is always slot i.
+	array := unsafe.Slice(u32(r.sqMem, p.SQOff.Array), r.sqEntries)
+	for i := range array {
+		array[i] = uint32(i)
+	}
+	r.sqeTail = atomic.LoadUint32(r.sqTail)
+	r.cqHead, r.cqTail, r.cqOverflow = u32(r.cqMem, p.CQOff.Head), u32(r.cqMem, p.CQOff.Tail), u32(r.cqMem, p.CQOff.Overflow)
+	r.cqMask, r.cqEntries = *u32(r.cqMem, p.CQOff.RingMask), *u32(r.cqMem, p.CQOff.RingEntries)
+	r.cqes = unsafe.Slice((*CQE)(unsafe.Add(r.cqMem, p.CQOff.Cqes)), r.cqEntries)
+	return nil
+}
+
+func (r *Ring) unmap() {
+	if r.sqeMem != nil {
+		_ = unix.MunmapPtr(r.sqeMem, r.sqeSize)
+		r.sqeMem = nil
+	}
+	if r.cqMem != nil && r.cqMem != r.sqMem {
+		_ = unix.MunmapPtr(r.cqMem, r.cqSize)
+	}
+	r.cqMem = nil
+	if r.sqMem != nil {
+		_ = unix.MunmapPtr(r.sqMem, r.sqSize)
+		r.sqMem = nil
+	}
+	r.sqes, r.cqes = nil, nil
+}
+
+// Close unmaps the rings and closes the ring descriptor; the kernel then
+// cancels whatever is still in flight. Memory handed to requests still in
+// flight must stay valid until Close returns. Close is idempotent; afterwards
+// every method returns ErrClosed (or nil/0).
+func (r *Ring) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.unmap()
+	return unix.Close(r.fd)
+}
+
+// Fd is the ring's file descriptor (for PrepMsgRing from another ring).
+func (r *Ring) Fd() int { return r.fd }
+
+// Features reports what the kernel and this ring can do. The value is fixed at
+// New. Goroutine-safe.
+func (r *Ring) Features() Features { return r.features }
+
+// SQEntries and CQEntries are the queue sizes the kernel granted.
+func (r *Ring) SQEntries() uint32 { return r.sqEntries }
+
+// CQEntries is the completion queue size the kernel granted.
+func (r *Ring) CQEntries() uint32 { return r.cqEntries }
+
+// GetSQE returns the next free submission queue entry, or nil when the queue
+// is full (Submit, then retry; see AcquireSQE). The entry is valid until it is
+// submitted; fill it with a Prep method before the next Submit.
+func (r *Ring) GetSQE() *SQE {
+	if r.closed {
+		return nil
+	}
+	head := atomic.LoadUint32(r.sqHead) // acquire: the kernel's consumption
+	if r.sqeTail-head >= r.sqEntries {
+		return nil
+	}
+	s := &r.sqes[r.sqeTail&r.sqMask]
+	r.sqeTail++
+	return s
+}
+
+// AcquireSQE is GetSQE that, when the queue is full, submits what is queued and
+// tries once more. It fails with ErrSQFull if the kernel took nothing (reap
+// completions, then retry) and with the Submit error if submitting failed.
+func (r *Ring) AcquireSQE() (*SQE, error) {
+	if s := r.GetSQE(); s != nil {
+		return s, nil
+	}
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if _, err := r.Submit(); err != nil {
+		return nil, err
+	}
+	if s := r.GetSQE(); s != nil {
+		return s, nil
+	}
+	return nil, ErrSQFull
+}
+
+// Pending is the number of SQEs handed out and not yet taken by the kernel.
+func (r *Ring) Pending() uint32 {
+	if r.closed {
+		return 0
+	}
+	return r.sqeTail - atomic.LoadUint32(r.sqHead)
+}
+
+// flushSQ publishes our tail and returns how many SQEs the kernel has not taken.
+func (r *Ring) flushSQ() uint32 {
+	atomic.StoreUint32(r.sqTail, r.sqeTail) // release: SQE contents before tail
+	return r.sqeTail - atomic.LoadUint32(r.sqHead)
+}
+
+// NeedsEnter reports whether completions may be waiting inside the kernel:
+// overflowed CQEs to flush, or deferred task work to run. A caller that polls
+// the CQ without waiting calls Submit (which then enters with GETEVENTS) when
+// this is true. Always true with DEFER_TASKRUN.
+func (r *Ring) NeedsEnter() bool {
+	if r.closed {
+		return false
+	}
+	return r.deferTR || atomic.LoadUint32(r.sqFlags)&(sqCQOverflow|sqTaskrun) != 0
+}
+
+// Submit hands queued SQEs to the kernel without waiting, and flushes
+// completions the kernel holds back (CQ overflow, deferred task work). It
+// returns the number of SQEs the kernel took.
+func (r *Ring) Submit() (int, error) { return r.SubmitAndWait(0, 0) }
+
+// SubmitAndWait submits queued SQEs and waits until at least waitNr completions
+// are ready or timeout passes (timeout < 0: no limit; waitNr 0 or timeout 0: no
+// waiting). It retries EINTR with the remaining time; an expired timeout is not
+// an error. If the kernel reports EBUSY/EAGAIN (completion queue overflowed or
+// out of resources) while completions are ready, it returns without error so
+// the caller reaps them and submits again. Returns the number of SQEs taken.
+func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
+	if timeout == 0 {
+		waitNr = 0
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	submitted := 0
+	for {
+		toSubmit := r.flushSQ()
+		wait := waitNr
+		if wait > 0 && r.CQReady() >= wait {
+			wait = 0
+		}
+		var flags uintptr
+		if wait > 0 || r.NeedsEnter() {
+			flags |= enterGetEvents
+		}
+		if toSubmit == 0 && flags == 0 {
+			return submitted, nil
+		}
+		var argp, argsz uintptr
+		if wait > 0 && timeout > 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				left = 0
+			}
+			r.ts = unix.NsecToTimespec(int64(left))
+			r.arg = geteventsArg{Ts: ptr(&r.ts)}
+			flags |= enterExtArg
+			argp, argsz = uintptr(unsafe.Pointer(&r.arg)), sizeofGeteventsArg
+		}
+		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, argp, argsz)
+		if errno == 0 {
+			submitted += int(n)
+			if wait == 0 || r.CQReady() > 0 {
+				return submitted, nil
+			}
+			// Woken with nothing to reap (e.g. task work ran): wait again.
+			if timeout > 0 && !time.Now().Before(deadline) {
+				return submitted, nil
+			}
+			continue
+		}
+		switch errno {
+		case unix.EINTR:
+			if timeout > 0 && !time.Now().Before(deadline) {
+				return submitted, nil
+			}
+			continue
+		case unix.ETIME:
+			return submitted, nil
+		case unix.EBUSY, unix.EAGAIN:
+			if r.CQReady() > 0 {
+				return submitted, nil
+			}
+			return submitted, fmt.Errorf("uring: io_uring_enter: %w", errno)
+		case unix.EEXIST:
+			return submitted, fmt.Errorf("%w: %w", ErrWrongThread, errno)
+		default:
+			return submitted, fmt.Errorf("uring: io_uring_enter: %w", errno)
+		}
+	}
+}
+
+// CQReady is the number of completions ready to reap in the CQ ring. With
+// DEFER_TASKRUN completions appear only after a Submit/SubmitAndWait.
+func (r *Ring) CQReady() uint32 {
+	if r.closed {
+		return 0
+	}
+	return atomic.LoadUint32(r.cqTail) - *r.cqHead
+}
+
+// PeekBatch copies up to len(out) ready completions into out without consuming
+// them and returns how many; follow with CQAdvance. It never enters the kernel.
+func (r *Ring) PeekBatch(out []CQE) int {
+	if r.closed {
+		return 0
+	}
+	head := *r.cqHead                           // only we write it
+	ready := atomic.LoadUint32(r.cqTail) - head // acquire: CQE contents after tail
+	n := min(uint32(len(out)), ready)
+	for i := uint32(0); i < n; i++ {
+		out[i] = r.cqes[(head+i)&r.cqMask]
+	}
+	return int(n)
+}
+
+// CQAdvance marks n completions as consumed, giving their slots back to the
+// kernel.
+func (r *Ring) CQAdvance(n uint32) {
+	if r.closed || n == 0 {
+		return
+	}
+	atomic.StoreUint32(r.cqHead, *r.cqHead+n) // release: done reading the entries
+}
+
+// Reap copies up to len(out) ready completions into out, consumes them and
+// returns how many (PeekBatch + CQAdvance).
+func (r *Ring) Reap(out []CQE) int {
+	n := r.PeekBatch(out)
+	r.CQAdvance(uint32(n))
+	return n
+}
+
+// Overflowed is the kernel's count of CQEs dropped because the CQ was full
+// (only without IORING_FEAT_NODROP, or on memory exhaustion).
+func (r *Ring) Overflowed() uint32 {
+	if r.closed {
+		return 0
+	}
+	return atomic.LoadUint32(r.cqOverflow)
+}
+
+func (r *Ring) register(op uint32, arg unsafe.Pointer, nr uint32) error {
+	if r.closed {
+		return ErrClosed
+	}
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), uintptr(op), uintptr(arg), uintptr(nr), 0, 0)
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EEXIST:
+			if r.setup&setupSingleIssuer != 0 && op == registerProbe {
+				return fmt.Errorf("%w: %w", ErrWrongThread, errno)
+			}
+		}
+		return errno
+	}
+}
