@@ -1,0 +1,122 @@
+package reactor
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+)
+
+// BackendKind chooses the backend.
+type BackendKind int
+
+// Backend choices.
+const (
+	// Auto (the default) uses io_uring when the kernel allows it and falls back
+	// to epoll otherwise, logging one line that says why.
+	Auto BackendKind = iota
+	// Uring forces io_uring; New fails (matching uring.ErrUnavailable) without it.
+	Uring
+	// Epoll forces epoll.
+	Epoll
+)
+
+func (k BackendKind) String() string {
+	switch k {
+	case Uring:
+		return "uring"
+	case Epoll:
+		return "epoll"
+	}
+	return "auto"
+}
+
+// ParseBackend parses "auto", "uring" or "epoll" (as used by -backend flags and
+// GYRE_BACKEND).
+func ParseBackend(s string) (BackendKind, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return Auto, nil
+	case "uring", "io_uring", "iouring":
+		return Uring, nil
+	case "epoll":
+		return Epoll, nil
+	}
+	return Auto, fmt.Errorf("gyre/reactor: unknown backend %q (want auto, uring or epoll)", s)
+}
+
+// EnvBackend is the environment variable that overrides Config.Backend (for
+// running a whole test suite on one backend).
+const EnvBackend = "GYRE_BACKEND"
+
+// Config configures a Loop. The zero value is a good default.
+type Config struct {
+	// Backend to use; the GYRE_BACKEND environment variable overrides it.
+	Backend BackendKind
+	// IgnoreEnv makes Backend win over GYRE_BACKEND.
+	IgnoreEnv bool
+	// Ring / buffer pool sizes.
+	Sizes backend.Config
+	// Logger for the loop's few log lines; default slog.Default().
+	Logger *slog.Logger
+	// OnError receives errors no caller can receive: recovered panics of
+	// callbacks, failed trigger deadlines. Default: log them.
+	OnError func(error)
+	// ShutdownTimeout bounds how long "before shutdown" triggers may delay
+	// shutdown; default 10 s.
+	ShutdownTimeout time.Duration
+	// DrainTimeout bounds the wait for in-flight ops at shutdown; default 5 s.
+	DrainTimeout time.Duration
+	// CompletionBatch is how many completions one wait may return; default 256.
+	CompletionBatch int
+
+	// openUring, if set, replaces the io_uring backend constructor (tests
+	// inject set-up failures with it).
+	openUring func(backend.Config) (backend.Backend, error)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 5 * time.Second
+	}
+	if c.CompletionBatch <= 0 {
+		c.CompletionBatch = 256
+	}
+	c.Sizes = c.Sizes.WithDefaults()
+	if !c.IgnoreEnv {
+		if v := os.Getenv(EnvBackend); v != "" {
+			if k, err := ParseBackend(v); err == nil {
+				c.Backend = k
+			}
+		}
+	}
+	return c
+}
+
+func openBackend(cfg Config, log *slog.Logger) (backend.Backend, error) {
+	openU := cfg.openUring
+	if openU == nil {
+		openU = openUring
+	}
+	switch cfg.Backend {
+	case Uring:
+		return openU(cfg.Sizes)
+	case Epoll:
+		return openEpoll(cfg.Sizes)
+	}
+	be, err := openU(cfg.Sizes)
+	if err == nil {
+		return be, nil
+	}
+	log.Info("gyre: io_uring unavailable, using epoll", "reason", err.Error())
+	return openEpoll(cfg.Sizes)
+}

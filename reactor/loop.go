@@ -1,0 +1,539 @@
+// Package reactor is gyre's event loop (Twisted's reactor core): run and stop,
+// delayed calls, calls from other goroutines, system-event triggers, the table of
+// in-flight backend operations, and the choice of backend.
+//
+// A Loop is one goroutine locked to its OS thread. It creates its backend on that
+// thread, runs every callback there, and closes the backend there. The only
+// goroutine-safe methods are Call, Stop, Run (once) and the read-only accessors
+// Backend and Features; everything else must be called on the loop, i.e. from a
+// callback or from a function passed to Call.
+package reactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gyre-io/gyre/clock"
+	"github.com/gyre-io/gyre/reactor/backend"
+)
+
+// Errors returned by the loop.
+var (
+	// ErrStopped: the loop is stopping or stopped; the call or op was not accepted.
+	ErrStopped = errors.New("gyre/reactor: loop stopped")
+	// ErrNotRestartable: Run was called a second time.
+	ErrNotRestartable = errors.New("gyre/reactor: a loop cannot be run twice")
+)
+
+// Handler receives the completions of ops submitted with Loop.Submit. It runs
+// on the loop. c is valid only during the call (c.Buf with FlagBuffer is given
+// back to the pool when Complete returns).
+type Handler interface {
+	Complete(op *backend.Op, c *backend.Completion)
+}
+
+// Resource is something the loop must close when it shuts down (a port, a
+// connection, a connector). Shutdown runs on the loop during the shutdown
+// event; it must start closing and eventually let its ops complete.
+type Resource interface {
+	Shutdown(reason error)
+}
+
+type slot struct {
+	gen uint32
+	op  *backend.Op
+	h   Handler
+}
+
+// Loop is a reactor. Create it with New, drive it with Run, end it with Stop.
+type Loop struct {
+	cfg     Config
+	be      backend.Backend
+	feat    backend.Features
+	log     *slog.Logger
+	onError func(error)
+
+	// Op table.
+	slots    []slot
+	freeSlot []uint32
+	inflight int
+
+	// Timers.
+	timers *clock.Timers
+
+	// Calls from other goroutines.
+	callMu    sync.Mutex
+	calls     []func()
+	spare     []func()
+	callCount atomic.Int64
+	// callsClosed (guarded by callMu) is set once the loop will never run
+	// another call.
+	callsClosed bool
+	sleeping  atomic.Bool
+	woken     atomic.Bool
+
+	// Lifecycle.
+	stopReq  atomic.Bool
+	state    atomic.Int32
+	startCh  chan context.Context
+	doneCh   chan struct{}
+	runErr   error
+	runOnce  sync.Once
+	stopping bool // on-loop view: shutdown has begun
+
+	resources []Resource
+	freeRes   []int
+
+	triggers [2][3][]*trigger
+	trigSeq  int
+
+	flushers []Flusher
+
+	cancelOps []*backend.Op
+	comps     []backend.Completion
+	cancelH   cancelHandler
+}
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+// New creates a loop and its backend on a new goroutine locked to its OS thread.
+// The loop does nothing until Run. It fails if the requested backend cannot be
+// set up; with Backend Uring on a kernel without io_uring the error matches
+// uring.ErrUnavailable.
+func New(cfg Config) (*Loop, error) {
+	cfg = cfg.withDefaults()
+	l := &Loop{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		onError: cfg.OnError,
+		startCh: make(chan context.Context, 1),
+		doneCh:  make(chan struct{}),
+		comps:   make([]backend.Completion, cfg.CompletionBatch),
+	}
+	l.cancelH.l = l
+	l.timers = clock.NewTimers(l.Now)
+	ready := make(chan error, 1)
+	go l.thread(ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// thread is the loop's goroutine: it owns the OS thread for the loop's whole life.
+func (l *Loop) thread(ready chan<- error) {
+	runtime.LockOSThread()
+	// The thread is never unlocked: if the goroutine exits while locked, the
+	// thread exits with it, taking any io_uring task state along.
+	be, err := openBackend(l.cfg, l.log)
+	if err != nil {
+		ready <- err
+		return
+	}
+	l.be = be
+	l.feat = be.Features()
+	ready <- nil
+	ctx := <-l.startCh
+	if ctx != nil {
+		l.runErr = l.run(ctx)
+	}
+	l.shutdownBackend()
+	l.state.Store(stateStopped)
+	close(l.doneCh)
+}
+
+// Backend names the backend in use ("uring" or "epoll"). Goroutine-safe.
+func (l *Loop) Backend() string { return l.be.Name() }
+
+// Features reports the backend's native features. Goroutine-safe.
+func (l *Loop) Features() backend.Features { return l.feat }
+
+// Run runs the loop until Stop is called or ctx is done, then shuts down in
+// order (see Stop) and returns. A loop runs once: a second Run returns
+// ErrNotRestartable. Run blocks the calling goroutine; the loop itself runs on
+// its own locked thread.
+func (l *Loop) Run(ctx context.Context) error {
+	if !l.state.CompareAndSwap(stateNew, stateRunning) {
+		return ErrNotRestartable
+	}
+	l.startCh <- ctx
+	<-l.doneCh
+	return l.runErr
+}
+
+// Done is closed once the loop has fully stopped and its backend is closed.
+func (l *Loop) Done() <-chan struct{} { return l.doneCh }
+
+// Stop asks the loop to shut down; it never runs anything in the caller.
+// Goroutine-safe; idempotent. The shutdown: "before" triggers run (they may
+// delay shutdown, up to Config.ShutdownTimeout), then "during" triggers and
+// every registered Resource is shut down (connections get ConnectionLost), the
+// loop waits for every in-flight op's final completion, "after" triggers run,
+// and the backend closes. Stop on a loop that never ran releases it.
+func (l *Loop) Stop() {
+	l.stopReq.Store(true)
+	if l.state.CompareAndSwap(stateNew, stateStopped) {
+		l.startCh <- nil
+		return
+	}
+	l.wake()
+}
+
+// Call runs f on the loop at its next turn, before timers. Calls from one
+// goroutine run in the order made. Goroutine-safe. After Stop it returns
+// ErrStopped and f never runs. Calls made on the loop itself also wait for
+// the next turn.
+func (l *Loop) Call(f func()) error {
+	if l.stopReq.Load() {
+		return ErrStopped
+	}
+	l.callMu.Lock()
+	if l.callsClosed {
+		l.callMu.Unlock()
+		return ErrStopped
+	}
+	l.calls = append(l.calls, f)
+	l.callCount.Add(1)
+	l.callMu.Unlock()
+	if l.sleeping.Load() {
+		l.wake()
+	}
+	return nil
+}
+
+func (l *Loop) wake() {
+	if !l.woken.Swap(true) && l.be != nil {
+		_ = l.be.Wake()
+	}
+}
+
+// Now is the loop's clock (monotonic). Loop goroutine, or anywhere for reading.
+func (l *Loop) Now() time.Time { return time.Now() }
+
+// CallLater runs f on the loop after d. d <= 0 runs it on the next turn, never
+// synchronously. Loop goroutine only (use Call from elsewhere).
+func (l *Loop) CallLater(d time.Duration, f func()) clock.Call {
+	return l.timers.Schedule(time.Now().Add(d), f)
+}
+
+// PendingCalls is the number of scheduled delayed calls. Loop goroutine only.
+func (l *Loop) PendingCalls() int { return l.timers.Len() }
+
+// Track registers r to be shut down when the loop stops and returns a handle
+// for Untrack. Loop goroutine only. If the loop is already shutting down, r is
+// shut down on the next turn.
+func (l *Loop) Track(r Resource) int {
+	if l.stopping {
+		l.CallLater(0, func() { r.Shutdown(ErrStopped) })
+	}
+	if n := len(l.freeRes); n > 0 {
+		h := l.freeRes[n-1]
+		l.freeRes = l.freeRes[:n-1]
+		l.resources[h] = r
+		return h
+	}
+	l.resources = append(l.resources, r)
+	return len(l.resources) - 1
+}
+
+// Untrack forgets a resource registered with Track. Loop goroutine only.
+func (l *Loop) Untrack(h int) {
+	if h < 0 || h >= len(l.resources) || l.resources[h] == nil {
+		return
+	}
+	l.resources[h] = nil
+	l.freeRes = append(l.freeRes, h)
+}
+
+// Stopping reports whether shutdown has begun. Loop goroutine only.
+func (l *Loop) Stopping() bool { return l.stopping }
+
+// Submit hands op to the backend; h gets its completions. It fills op.Token.
+// Loop goroutine only. See backend.Backend for the ownership rules: op and its
+// buffers belong to the backend until the final completion.
+func (l *Loop) Submit(op *backend.Op, h Handler) error {
+	var idx uint32
+	if n := len(l.freeSlot); n > 0 {
+		idx = l.freeSlot[n-1]
+		l.freeSlot = l.freeSlot[:n-1]
+	} else {
+		l.slots = append(l.slots, slot{gen: 1})
+		idx = uint32(len(l.slots) - 1)
+	}
+	s := &l.slots[idx]
+	s.op, s.h = op, h
+	op.Token = backend.MakeToken(idx, s.gen)
+	if err := l.be.Submit(op); err != nil {
+		l.freeSlotAt(idx)
+		return err
+	}
+	l.inflight++
+	return nil
+}
+
+func (l *Loop) freeSlotAt(idx uint32) {
+	s := &l.slots[idx]
+	s.gen++
+	if s.gen == 0 {
+		s.gen = 1
+	}
+	s.op, s.h = nil, nil
+	l.freeSlot = append(l.freeSlot, idx)
+}
+
+// Cancel asks the backend to cancel the op named by tok; the op still reaches
+// its final completion (usually -ECANCELED). Cancelling a finished op is a
+// no-op. Loop goroutine only.
+func (l *Loop) Cancel(tok backend.Token) {
+	idx := tok.Slot()
+	if int(idx) >= len(l.slots) || l.slots[idx].gen != tok.Gen() || l.slots[idx].op == nil {
+		return
+	}
+	var op *backend.Op
+	if n := len(l.cancelOps); n > 0 {
+		op = l.cancelOps[n-1]
+		l.cancelOps = l.cancelOps[:n-1]
+	} else {
+		op = new(backend.Op)
+	}
+	*op = backend.Op{Kind: backend.KindCancel, Target: tok}
+	if err := l.Submit(op, &l.cancelH); err != nil {
+		l.cancelOps = append(l.cancelOps, op)
+	}
+}
+
+type cancelHandler struct{ l *Loop }
+
+func (h *cancelHandler) Complete(op *backend.Op, c *backend.Completion) {
+	if !c.More() {
+		h.l.cancelOps = append(h.l.cancelOps, op)
+	}
+}
+
+// Flusher is flushed once at the end of the loop turn in which it asked for it.
+type Flusher interface {
+	Flush()
+}
+
+// FlushLater arranges for f.Flush to run once, just before the loop next waits
+// for completions — after every callback of this turn — so that everything a
+// connection queued in one turn leaves in one operation. Loop goroutine only;
+// callers ask at most once per turn (they keep their own flag).
+func (l *Loop) FlushLater(f Flusher) { l.flushers = append(l.flushers, f) }
+
+func (l *Loop) runFlush() {
+	for i := 0; i < len(l.flushers); i++ {
+		f := l.flushers[i]
+		l.flushers[i] = nil
+		l.safeFlush(f)
+	}
+	l.flushers = l.flushers[:0]
+}
+
+// InFlight is the number of ops submitted and not yet finally completed.
+func (l *Loop) InFlight() int { return l.inflight }
+
+// ReportError hands err to the loop's error hook (Config.OnError, default: log).
+func (l *Loop) ReportError(err error) {
+	if l.onError != nil {
+		l.onError(err)
+		return
+	}
+	l.log.Error("gyre: loop error", "err", err)
+}
+
+// PanicError wraps a value recovered from a panicking callback.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("gyre: callback panicked: %v", e.Value) }
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// Recovered turns a recovered panic value into a *PanicError (nil for nil).
+func Recovered(v any) error {
+	if v == nil {
+		return nil
+	}
+	buf := make([]byte, 4096)
+	buf = buf[:runtime.Stack(buf, false)]
+	return &PanicError{Value: v, Stack: buf}
+}
+
+func (l *Loop) safe(f func()) {
+	defer func() {
+		if err := Recovered(recover()); err != nil {
+			l.ReportError(err)
+		}
+	}()
+	f()
+}
+
+func (l *Loop) safeFlush(f Flusher) {
+	defer func() {
+		if err := Recovered(recover()); err != nil {
+			l.ReportError(err)
+		}
+	}()
+	f.Flush()
+}
+
+func (l *Loop) dispatch(c *backend.Completion) {
+	idx := c.Token.Slot()
+	if int(idx) >= len(l.slots) {
+		l.releaseBuf(c)
+		return
+	}
+	s := &l.slots[idx]
+	if s.gen != c.Token.Gen() || s.op == nil {
+		// Stale: the op is gone (cannot happen for a correct backend, but a
+		// completion must never reach a new owner of the slot).
+		l.releaseBuf(c)
+		return
+	}
+	op, h := s.op, s.h
+	if !c.More() {
+		l.freeSlotAt(idx)
+		l.inflight--
+	}
+	defer l.releaseBuf(c)
+	defer func() {
+		if err := Recovered(recover()); err != nil {
+			l.ReportError(err)
+		}
+	}()
+	h.Complete(op, c)
+}
+
+func (l *Loop) releaseBuf(c *backend.Completion) {
+	if c.Flags&backend.FlagBuffer != 0 {
+		l.be.ReleaseBuffer(c.BufID)
+		c.Flags &^= backend.FlagBuffer
+	}
+}
+
+func (l *Loop) runCalls() {
+	if l.callCount.Load() == 0 {
+		return
+	}
+	l.callMu.Lock()
+	batch := l.calls
+	l.calls = l.spare[:0]
+	l.callCount.Store(0)
+	l.callMu.Unlock()
+	for i, f := range batch {
+		l.safe(f)
+		batch[i] = nil
+	}
+	l.spare = batch[:0]
+}
+
+func (l *Loop) runTimers() {
+	now := time.Now()
+	seq := l.timers.Seq() + 1
+	for {
+		f, ok := l.timers.PopDue(now, seq)
+		if !ok {
+			return
+		}
+		l.safe(f)
+	}
+}
+
+// turn runs one iteration: calls, due timers, then one wait for completions of
+// at most maxWait (negative: until the next timer or a wake).
+func (l *Loop) turn(maxWait time.Duration) error {
+	l.runCalls()
+	l.runTimers()
+	l.runFlush()
+	timeout := maxWait
+	if next, ok := l.timers.Next(); ok {
+		d := time.Until(next)
+		if d < 0 {
+			d = 0
+		}
+		if timeout < 0 || d < timeout {
+			timeout = d
+		}
+	}
+	if timeout != 0 {
+		l.sleeping.Store(true)
+		if l.callCount.Load() != 0 || len(l.flushers) != 0 || l.stopReq.Load() && !l.stopping {
+			timeout = 0
+		}
+	}
+	n, err := l.be.Wait(l.comps, timeout)
+	l.sleeping.Store(false)
+	l.woken.Store(false)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		l.dispatch(&l.comps[i])
+		l.comps[i] = backend.Completion{}
+	}
+	return nil
+}
+
+func (l *Loop) run(ctx context.Context) error {
+	if ctx.Done() != nil {
+		stopCtx := context.AfterFunc(ctx, l.Stop)
+		defer stopCtx()
+	}
+	l.fireEvent(Startup)
+	for !l.stopReq.Load() {
+		if err := l.turn(-1); err != nil {
+			l.ReportError(fmt.Errorf("gyre/reactor: backend wait: %w", err))
+			l.stopReq.Store(true)
+		}
+	}
+	l.state.Store(stateStopping)
+	l.stopping = true
+	l.fireEvent(Shutdown)
+	return nil
+}
+
+// drain runs turns until every op has finally completed or the deadline passes.
+func (l *Loop) drain(deadline time.Time) {
+	for l.inflight > 0 || l.callCount.Load() > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			l.log.Warn("gyre: shutdown drain timed out", "inflight", l.inflight)
+			return
+		}
+		if err := l.turn(min(left, 50*time.Millisecond)); err != nil {
+			return
+		}
+	}
+}
+
+func (l *Loop) shutdownBackend() {
+	if l.be == nil {
+		return
+	}
+	// Refuse further calls; run the ones that raced in so none is lost silently
+	// after having been accepted.
+	l.callMu.Lock()
+	l.stopReq.Store(true)
+	l.callsClosed = true
+	l.callMu.Unlock()
+	l.runCalls()
+	_ = l.be.Close()
+}

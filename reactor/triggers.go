@@ -1,0 +1,141 @@
+package reactor
+
+import (
+	"errors"
+	"time"
+)
+
+// Event is a system event with triggers (Twisted's addSystemEventTrigger).
+type Event int
+
+// System events.
+const (
+	// Startup fires when Run begins.
+	Startup Event = iota
+	// Shutdown fires after Stop (or ctx) ends the loop.
+	Shutdown
+)
+
+// Phase orders the triggers of one event.
+type Phase int
+
+// Trigger phases: every Before trigger finishes (calls its done) before the
+// During triggers run; After triggers run last.
+const (
+	Before Phase = iota
+	During
+	After
+)
+
+// ErrShutdownTimeout is reported when "before shutdown" triggers did not all
+// finish within Config.ShutdownTimeout.
+var ErrShutdownTimeout = errors.New("gyre/reactor: shutdown triggers timed out")
+
+type trigger struct {
+	id      int
+	f       func(done func())
+	removed bool
+}
+
+// TriggerID names a registered trigger for RemoveSystemEventTrigger.
+type TriggerID struct {
+	event Event
+	phase Phase
+	id    int
+}
+
+// AddSystemEventTrigger registers f to run at phase of event. f receives done,
+// which it must call once it has finished: for Before triggers the loop waits
+// for every done (a graceful-shutdown hook; for Shutdown at most
+// Config.ShutdownTimeout) before moving on; for During and After triggers done
+// may be ignored. Loop goroutine only, or before Run.
+func (l *Loop) AddSystemEventTrigger(event Event, phase Phase, f func(done func())) TriggerID {
+	l.trigSeq++
+	t := &trigger{id: l.trigSeq, f: f}
+	l.triggers[event][phase] = append(l.triggers[event][phase], t)
+	return TriggerID{event: event, phase: phase, id: t.id}
+}
+
+// AddTrigger is AddSystemEventTrigger for a trigger that finishes when f returns.
+func (l *Loop) AddTrigger(event Event, phase Phase, f func()) TriggerID {
+	return l.AddSystemEventTrigger(event, phase, func(done func()) { f(); done() })
+}
+
+// RemoveSystemEventTrigger unregisters a trigger; false if it is unknown.
+func (l *Loop) RemoveSystemEventTrigger(id TriggerID) bool {
+	if id.event < 0 || int(id.event) >= len(l.triggers) || id.phase < 0 || int(id.phase) >= 3 {
+		return false
+	}
+	list := l.triggers[id.event][id.phase]
+	for i, t := range list {
+		if t.id == id.id {
+			t.removed = true
+			l.triggers[id.event][id.phase] = append(list[:i:i], list[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// runPhase runs the triggers of one phase and, when wait is set, keeps turning
+// the loop until all of them called done or the deadline passed.
+func (l *Loop) runPhase(event Event, phase Phase, wait bool, deadline time.Time) {
+	list := append([]*trigger(nil), l.triggers[event][phase]...)
+	pending := 0
+	for _, t := range list {
+		if t.removed {
+			continue
+		}
+		pending++
+		called := false
+		done := func() {
+			if !called {
+				called = true
+				pending--
+			}
+		}
+		l.safe(func() { t.f(done) })
+	}
+	if !wait {
+		return
+	}
+	for pending > 0 {
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			l.ReportError(ErrShutdownTimeout)
+			return
+		}
+		wait := 50 * time.Millisecond
+		if !deadline.IsZero() {
+			wait = min(wait, time.Until(deadline))
+		}
+		if err := l.turn(wait); err != nil {
+			return
+		}
+	}
+}
+
+func (l *Loop) fireEvent(event Event) {
+	switch event {
+	case Startup:
+		l.runPhase(Startup, Before, true, time.Time{})
+		l.runPhase(Startup, During, false, time.Time{})
+		l.runPhase(Startup, After, false, time.Time{})
+	case Shutdown:
+		deadline := time.Now().Add(l.cfg.ShutdownTimeout)
+		l.runPhase(Shutdown, Before, true, deadline)
+		l.runPhase(Shutdown, During, false, deadline)
+		l.shutdownResources()
+		l.drain(time.Now().Add(l.cfg.DrainTimeout))
+		l.runPhase(Shutdown, After, false, deadline)
+		// Whatever the After triggers started (and calls that raced in).
+		l.drain(time.Now().Add(l.cfg.DrainTimeout))
+	}
+}
+
+func (l *Loop) shutdownResources() {
+	for i := 0; i < len(l.resources); i++ {
+		if r := l.resources[i]; r != nil {
+			l.safe(func() { r.Shutdown(ErrStopped) })
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package transports
+
+import (
+	"math/rand/v2"
+	"net"
+	"time"
+)
+
+// ReconnectingClientFactory wraps a Factory and reconnects with exponential
+// back-off whenever a connection attempt fails or an established connection
+// is lost (Twisted's ReconnectingClientFactory). The delay starts at
+// InitialDelay, grows by Factor per failure up to MaxDelay, with Jitter
+// (a fraction, 0.1 = ±10%) applied; MaxRetries > 0 bounds consecutive
+// failures. A successful connection (BuildProtocol) resets the delay.
+// Loop goroutine only, like every factory.
+type ReconnectingClientFactory struct {
+	Factory Factory
+	Clock   Clock
+
+	InitialDelay time.Duration // default 1 s
+	Factor       float64       // default e ≈ 2.718 (Twisted's value)
+	MaxDelay     time.Duration // default 1 h
+	Jitter       float64       // default 0.119626565582 (Twisted's value); negative: none
+	MaxRetries   int           // 0: unlimited
+
+	// OnConnectionFailed and OnConnectionLost, if set, are told about every
+	// failure and loss before the retry is scheduled.
+	OnConnectionFailed func(c Connector, reason error)
+	OnConnectionLost   func(c Connector, reason error)
+
+	delay   time.Duration
+	retries int
+	stopped bool
+	pending DelayedCall
+	conn    Connector
+}
+
+var _ ClientFactory = (*ReconnectingClientFactory)(nil)
+
+func (f *ReconnectingClientFactory) defaults() {
+	if f.InitialDelay <= 0 {
+		f.InitialDelay = time.Second
+	}
+	if f.Factor <= 1 {
+		f.Factor = 2.7182818284590451
+	}
+	if f.MaxDelay <= 0 {
+		f.MaxDelay = time.Hour
+	}
+	if f.Jitter == 0 {
+		f.Jitter = 0.11962656472
+	}
+}
+
+// BuildProtocol implements Factory; a successful build resets the back-off.
+func (f *ReconnectingClientFactory) BuildProtocol(addr net.Addr) Protocol {
+	f.ResetDelay()
+	return f.Factory.BuildProtocol(addr)
+}
+
+// StartedConnecting implements ClientFactory.
+func (f *ReconnectingClientFactory) StartedConnecting(c Connector) { f.conn = c }
+
+// ClientConnectionFailed implements ClientFactory: schedules a retry.
+func (f *ReconnectingClientFactory) ClientConnectionFailed(c Connector, reason error) {
+	if f.OnConnectionFailed != nil {
+		f.OnConnectionFailed(c, reason)
+	}
+	f.Retry(c)
+}
+
+// ClientConnectionLost implements ClientFactory: schedules a retry.
+func (f *ReconnectingClientFactory) ClientConnectionLost(c Connector, reason error) {
+	if f.OnConnectionLost != nil {
+		f.OnConnectionLost(c, reason)
+	}
+	f.Retry(c)
+}
+
+// Retry schedules c.Connect after the next back-off delay, unless stopped or
+// out of retries.
+func (f *ReconnectingClientFactory) Retry(c Connector) {
+	f.defaults()
+	if f.stopped {
+		return
+	}
+	f.retries++
+	if f.MaxRetries > 0 && f.retries > f.MaxRetries {
+		return
+	}
+	if f.delay == 0 {
+		f.delay = f.InitialDelay
+	} else {
+		f.delay = time.Duration(float64(f.delay) * f.Factor)
+	}
+	if f.delay > f.MaxDelay {
+		f.delay = f.MaxDelay
+	}
+	d := f.delay
+	if f.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + f.Jitter*(2*rand.Float64()-1)))
+	}
+	f.pending = f.Clock.CallLater(d, func() { _ = c.Connect() })
+}
+
+// NextDelay is the delay the last Retry used (0 before the first).
+func (f *ReconnectingClientFactory) NextDelay() time.Duration { return f.delay }
+
+// Retries is the number of consecutive failed attempts.
+func (f *ReconnectingClientFactory) Retries() int { return f.retries }
+
+// ResetDelay forgets the back-off (after a success).
+func (f *ReconnectingClientFactory) ResetDelay() {
+	f.delay = 0
+	f.retries = 0
+}
+
+// StopTrying cancels a scheduled retry and stops reconnecting; an attempt in
+// progress is stopped too.
+func (f *ReconnectingClientFactory) StopTrying() {
+	f.stopped = true
+	f.pending.Cancel()
+	if f.conn != nil {
+		_ = f.conn.StopConnecting()
+	}
+}
