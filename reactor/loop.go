@@ -75,8 +75,8 @@ type Loop struct {
 	// callsClosed (guarded by callMu) is set once the loop will never run
 	// another call.
 	callsClosed bool
-	sleeping  atomic.Bool
-	woken     atomic.Bool
+	sleeping    atomic.Bool
+	woken       atomic.Bool
 
 	// Lifecycle.
 	stopReq  atomic.Bool

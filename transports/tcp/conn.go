@@ -584,4 +584,3 @@ func setKeepAlive(fd int, on bool, idle time.Duration) error {
 	}
 	return nil
 }
-

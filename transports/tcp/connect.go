@@ -346,4 +346,3 @@ func (c *Connector) Shutdown(error) {
 		_ = c.StopConnecting()
 	}
 }
-
