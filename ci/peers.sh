@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Drives gyre's example servers with real peers (socat, nc, redis-cli,
+# redis-benchmark, curl, wrk, ab, h2load, openssl) on both backends, on
+# loopback only. Every load run is bounded. Each server must stop on SIGTERM
+# and exit 0. A missing tool is reported and its check skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+
+bin=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
+for ex in echo resp http; do
+  [ -d "examples/$ex" ] && go build -o "$bin/$ex" "./examples/$ex"
+done
+
+fail() { echo "FAIL: $*"; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1 || { echo "skip: $1 not installed"; return 1; }; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start NAME BACKEND -> sets PID and PORT
+start() {
+  PORT=$(free_port)
+  "$bin/$1" -addr "127.0.0.1:$PORT" -backend "$2" >"$bin/$1-$2.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  cat "$bin/$1-$2.log"; fail "$1 ($2) did not start"
+}
+
+stop() {
+  kill -TERM "$PID"
+  local rc=0
+  wait "$PID" || rc=$?
+  [ "$rc" = 0 ] || { cat "$bin/$1-$2.log"; fail "$1 ($2) exited $rc after SIGTERM"; }
+}
+
+for be in uring epoll; do
+  echo "--- backend $be"
+  if [ -x "$bin/echo" ]; then
+    start echo "$be"
+    if have socat; then
+      out=$(printf 'hello socat\n' | timeout 10 socat -t 2 - "TCP:127.0.0.1:$PORT")
+      [ "$out" = "hello socat" ] || fail "echo/socat got '$out'"
+      head -c 1000000 /dev/urandom > "$bin/blob"
+      timeout 20 socat -t 5 - "TCP:127.0.0.1:$PORT" < "$bin/blob" > "$bin/blob.out"
+      cmp "$bin/blob" "$bin/blob.out" || fail "echo/socat 1 MB differs"
+      echo "ok echo socat ($be)"
+    fi
+    if have nc; then
+      out=$(printf 'hello nc\n' | timeout 10 nc -N -w 5 127.0.0.1 "$PORT")
+      [ "$out" = "hello nc" ] || fail "echo/nc got '$out'"
+      echo "ok echo nc ($be)"
+    fi
+    stop echo "$be"
+  fi
+
+  if [ -x "$bin/resp" ]; then
+    start resp "$be"
+    if have redis-cli; then
+      rc() { timeout 10 redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+      [ "$(rc PING)" = "PONG" ] || fail "resp PING"
+      [ "$(rc SET k v)" = "OK" ] || fail "resp SET"
+      [ "$(rc GET k)" = "v" ] || fail "resp GET"
+      [ "$(rc INCR n)" = "1" ] || fail "resp INCR"
+      [ "$(rc INCR n)" = "2" ] || fail "resp INCR 2"
+      [ "$(rc DEL k n)" = "2" ] || fail "resp DEL"
+      [ "$(rc EXISTS k)" = "0" ] || fail "resp EXISTS"
+      rc NOSUCHCMD 2>&1 | grep -q "unknown command" || fail "resp unknown command"
+      echo "ok resp redis-cli ($be)"
+    fi
+    if have redis-benchmark; then
+      out=$(timeout 120 redis-benchmark -h 127.0.0.1 -p "$PORT" -t ping,set,get,incr,mset -n 20000 -c 20 -P 16 -q 2>&1)
+      echo "$out" | tail -n 6
+      for t in PING_INLINE PING_MBULK SET GET INCR MSET; do
+        echo "$out" | grep -q "^$t" || fail "redis-benchmark: no result for $t"
+      done
+      # The benchmark wrote keys; the answers must be right afterwards.
+      [ "$(rc INCR counter:__rand_int__ >/dev/null; rc GET key:__rand_int__)" != "" ] || fail "resp values after benchmark"
+      echo "ok resp redis-benchmark ($be)"
+    fi
+    stop resp "$be"
+  fi
+
+  if [ -x "$bin/http" ]; then
+    start http "$be"
+    if have curl; then
+      body=$(timeout 10 curl -sS "http://127.0.0.1:$PORT/")
+      [ "$body" = "Hello, World!" ] || fail "http curl got '$body'"
+      code=$(timeout 10 curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary @/etc/hostname "http://127.0.0.1:$PORT/")
+      [ "$code" = 200 ] || fail "http curl POST code $code"
+      timeout 10 curl -sS -I "http://127.0.0.1:$PORT/" | grep -qi '^content-length: 13' || fail "http HEAD"
+      echo "ok http curl ($be)"
+    fi
+    if have wrk; then
+      out=$(timeout 30 wrk -t 1 -c 20 -d 2s "http://127.0.0.1:$PORT/" 2>&1)
+      echo "$out" | grep -E 'Requests/sec|errors' || true
+      echo "$out" | grep -q 'Non-2xx' && fail "wrk saw non-2xx"
+      echo "$out" | grep -q 'Socket errors' && fail "wrk socket errors"
+      echo "ok http wrk ($be)"
+    fi
+    if have ab; then
+      out=$(timeout 60 ab -k -n 5000 -c 10 "http://127.0.0.1:$PORT/" 2>&1)
+      echo "$out" | grep -q '^Failed requests: *0' || { echo "$out"; fail "ab failures"; }
+      echo "ok http ab -k ($be)"
+    fi
+    if have h2load; then
+      out=$(timeout 60 h2load --h1 -n 5000 -c 10 "http://127.0.0.1:$PORT/" 2>&1)
+      echo "$out" | grep -q '5000 succeeded' || { echo "$out"; fail "h2load --h1"; }
+      echo "ok http h2load --h1 ($be)"
+    fi
+    stop http "$be"
+  fi
+done
+echo "real peers: all passed"
