@@ -1,0 +1,146 @@
+package backendtest
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+)
+
+// Bench runs the hot-path benchmarks against backends built by newBackend, each
+// as a sub-benchmark of b with ReportAllocs. Steady state must allocate nothing:
+// ops, buffers and the completion slice are reused across iterations.
+//
+//   - nop: submit one nop, Wait for it.
+//   - nop_batch32: submit 32 nops, Wait for all 32 (reported per batch).
+//   - send_recv_64: send 64 bytes on one end of a socketpair and receive them on
+//     the other, both through the backend (one round trip per iteration).
+//   - multishot_recv_64: a peer writes 64 bytes, one armed multishot recv with
+//     provided buffers delivers them, the buffer is released.
+func Bench(b *testing.B, newBackend NewFunc) {
+	b.Run("nop", func(b *testing.B) { benchNop(b, newBackend, 1) })
+	b.Run("nop_batch32", func(b *testing.B) { benchNop(b, newBackend, 32) })
+	b.Run("send_recv_64", func(b *testing.B) { benchSendRecv(b, newBackend) })
+	b.Run("multishot_recv_64", func(b *testing.B) { benchMultishot(b, newBackend) })
+}
+
+// benchWait waits until want completions arrived, calling fn on each.
+func benchWait(b *testing.B, be backend.Backend, out []backend.Completion, want int, fn func(c *backend.Completion)) {
+	got := 0
+	for got < want {
+		n, err := be.Wait(out, time.Second)
+		if err != nil {
+			b.Fatalf("Wait: %v", err)
+		}
+		if n == 0 {
+			b.Fatalf("no completion within a second (%d of %d)", got, want)
+		}
+		for i := 0; i < n; i++ {
+			if fn != nil {
+				fn(&out[i])
+			}
+		}
+		got += n
+	}
+}
+
+func benchNop(b *testing.B, newBackend NewFunc, batch int) {
+	be := newBackend(b, backend.Config{})
+	defer func() { _ = be.Close() }()
+	ops := make([]backend.Op, batch)
+	out := make([]backend.Completion, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range ops {
+			ops[j] = backend.Op{Kind: backend.KindNop, Token: backend.MakeToken(uint32(j), uint32(i))}
+			if err := be.Submit(&ops[j]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchWait(b, be, out, batch, nil)
+	}
+}
+
+func benchSendRecv(b *testing.B, newBackend NewFunc) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	be := newBackend(b, backend.Config{})
+	defer func() { _ = be.Close() }()
+	msg := make([]byte, 64)
+	rbuf := make([]byte, 64)
+	var send, recv backend.Op
+	out := make([]backend.Completion, 8)
+	check := func(c *backend.Completion) {
+		if c.Res != 64 {
+			b.Fatalf("completion %d: res %d", c.Token.Slot(), c.Res)
+		}
+	}
+	b.ReportAllocs()
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		recv = backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, uint32(i)), Fd: int32(fds[1]), Buf: rbuf}
+		send = backend.Op{Kind: backend.KindSend, Token: backend.MakeToken(2, uint32(i)), Fd: int32(fds[0]), Buf: msg}
+		if err := be.Submit(&recv); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Submit(&send); err != nil {
+			b.Fatal(err)
+		}
+		benchWait(b, be, out, 2, check)
+	}
+}
+
+func benchMultishot(b *testing.B, newBackend NewFunc) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	be := newBackend(b, backend.Config{})
+	defer func() { _ = be.Close() }()
+	msg := make([]byte, 64)
+	var recv backend.Op
+	slot := uint32(0)
+	arm := func() {
+		slot++
+		recv = backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(slot, 1), Fd: int32(fds[1]), BufferSelect: true, Multishot: true}
+		if err := be.Submit(&recv); err != nil {
+			b.Fatal(err)
+		}
+	}
+	arm()
+	out := make([]backend.Completion, 8)
+	pending := 0
+	onComp := func(c *backend.Completion) {
+		if c.Flags&backend.FlagBuffer != 0 {
+			pending -= int(c.Res)
+			be.ReleaseBuffer(c.BufID)
+		} else if c.Res < 0 && c.Res != -int32(unix.ENOBUFS) {
+			b.Fatalf("multishot recv: res %d", c.Res)
+		}
+		if !c.More() && c.Token == recv.Token {
+			arm()
+		}
+	}
+	b.ReportAllocs()
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := unix.Write(fds[0], msg); err != nil {
+			b.Fatal(err)
+		}
+		pending += 64
+		for pending > 0 {
+			benchWait(b, be, out, 1, onComp)
+		}
+	}
+}
