@@ -41,6 +41,15 @@ type Conn struct {
 	sendOn bool
 	ctlOn  bool
 
+	zcOp    backend.Op
+	zcOn    bool        // the zero-copy op is owned by the backend (until its notification)
+	zcFor   *ownedBuf   // the buffer zcOp sends
+	sendZ   *ownedBuf   // the owned buffer sendOp/zcOp is sending; nil: copied bytes
+	zq      []*ownedBuf // owned buffers not fully sent, in order
+	zqLen   int         // their unsent bytes
+	copyIn  int64       // copied bytes accepted so far
+	copyOut int64       // copied bytes sent so far
+
 	pending     []byte // queued by Write, not yet handed to the kernel
 	sending     []byte // handed to the kernel, sendOff bytes of it sent
 	sendOff     int
@@ -127,6 +136,8 @@ func (c *Conn) Complete(op *backend.Op, comp *backend.Completion) {
 		c.sendDone(comp)
 	case &c.ctlOp:
 		c.ctlDone(comp)
+	case &c.zcOp:
+		c.zcDone(comp)
 	}
 }
 
@@ -197,6 +208,7 @@ func (c *Conn) Write(p []byte) error {
 		return nil
 	}
 	c.pending = append(c.pending, p...)
+	c.copyIn += int64(len(p))
 	c.queued()
 	return nil
 }
@@ -208,6 +220,7 @@ func (c *Conn) WriteBuffers(bufs [][]byte) error {
 	}
 	for _, b := range bufs {
 		c.pending = append(c.pending, b...)
+		c.copyIn += int64(len(b))
 	}
 	c.queued()
 	return nil
@@ -227,7 +240,7 @@ func (c *Conn) queued() {
 }
 
 // Buffered is the number of bytes accepted by Write and not yet sent.
-func (c *Conn) Buffered() int { return len(c.pending) + len(c.sending) - c.sendOff }
+func (c *Conn) Buffered() int { return len(c.pending) + len(c.sending) - c.sendOff + c.zqLen }
 
 // Flush implements reactor.Flusher; the loop calls it before it waits.
 func (c *Conn) Flush() {
@@ -238,6 +251,15 @@ func (c *Conn) Flush() {
 }
 
 func (c *Conn) startSend() {
+	limit := -1
+	if len(c.zq) > 0 {
+		z := c.zq[0]
+		if c.copyOut >= z.copyBefore {
+			c.sendOwned(z)
+			return
+		}
+		limit = int(z.copyBefore - c.copyOut)
+	}
 	if c.sendOff >= len(c.sending) {
 		if len(c.pending) == 0 {
 			c.drained()
@@ -246,7 +268,12 @@ func (c *Conn) startSend() {
 		c.sending, c.pending = c.pending, c.sending[:0]
 		c.sendOff = 0
 	}
-	c.sendOp = backend.Op{Kind: backend.KindSend, Fd: c.fd, Buf: c.sending[c.sendOff:]}
+	b := c.sending[c.sendOff:]
+	if limit >= 0 && len(b) > limit {
+		b = b[:limit]
+	}
+	c.sendZ = nil
+	c.sendOp = backend.Op{Kind: backend.KindSend, Fd: c.fd, Buf: b}
 	if err := c.loop.Submit(&c.sendOp, c); err != nil {
 		c.teardown(transports.Lost(err), false)
 		return
@@ -254,23 +281,131 @@ func (c *Conn) startSend() {
 	c.sendOn = true
 }
 
-func (c *Conn) sendDone(comp *backend.Completion) {
+// zeroCopyMin is the size from which an owned buffer goes out with SEND_ZC;
+// below it a copying send is cheaper.
+const zeroCopyMin = 16 << 10
+
+func (c *Conn) sendOwned(z *ownedBuf) {
+	c.sendZ = z
+	rest := z.buf[z.off:]
+	if !c.zcOn && len(rest) >= zeroCopyMin {
+		c.zcOp = backend.Op{Kind: backend.KindSendZC, Fd: c.fd, Buf: rest}
+		if err := c.loop.Submit(&c.zcOp, c); err == nil {
+			c.zcOn, c.zcFor, c.sendOn = true, z, true
+			return
+		}
+	}
+	c.sendOp = backend.Op{Kind: backend.KindSend, Fd: c.fd, Buf: rest}
+	if err := c.loop.Submit(&c.sendOp, c); err != nil {
+		c.teardown(transports.Lost(err), false)
+		return
+	}
+	c.sendOn = true
+}
+
+// sent accounts n bytes sent by sendOp or zcOp.
+func (c *Conn) sent(n int) {
+	z := c.sendZ
+	if z == nil {
+		c.sendOff += n
+		c.copyOut += int64(n)
+		return
+	}
+	z.off += n
+	c.zqLen -= n
+	if z.off == len(z.buf) {
+		c.zq[0] = nil
+		c.zq = c.zq[1:]
+		if len(c.zq) == 0 {
+			c.zq = c.zq[:0:0]
+		}
+		c.sendZ = nil
+		if !z.notifPending {
+			z.release(nil)
+		}
+	}
+}
+
+func (c *Conn) zcDone(comp *backend.Completion) {
+	if comp.Flags&backend.FlagNotif != 0 {
+		c.zcOn = false
+		z := c.zcFor
+		c.zcFor = nil
+		if z != nil {
+			z.notifPending = false
+			if z.off == len(z.buf) {
+				z.release(nil)
+			}
+		}
+		if c.closing {
+			c.maybeClose()
+		}
+		return
+	}
 	c.sendOn = false
+	if comp.More() {
+		c.zcFor.notifPending = true
+	} else {
+		c.zcOn = false
+		c.zcFor = nil
+	}
 	if c.closing {
 		c.maybeClose()
 		return
 	}
 	if comp.Res < 0 {
 		switch err := comp.Err(); err {
-		case syscall.EINTR, syscall.EAGAIN:
-			c.startSend()
+		case syscall.EINTR, syscall.EAGAIN, syscall.EOPNOTSUPP, syscall.ENOMEM, syscall.ENOBUFS:
+			c.startSend() // retried, as a copying send when zero copy is refused
 		default:
-			c.teardown(transports.Lost(os.NewSyscallError("send", err)), false)
+			c.teardown(transports.Lost(os.NewSyscallError("sendzc", err)), false)
 		}
 		return
 	}
-	c.sendOff += int(comp.Res)
+	c.sent(int(comp.Res))
 	c.startSend()
+}
+
+// ownedBuf is a caller-owned buffer queued by WriteOwned.
+type ownedBuf struct {
+	buf          []byte
+	off          int
+	copyBefore   int64 // copied bytes queued before it
+	done         func(error)
+	notifPending bool
+	released     bool
+}
+
+func (z *ownedBuf) release(err error) {
+	if z.released {
+		return
+	}
+	z.released = true
+	if z.done != nil {
+		z.done(err)
+	}
+}
+
+// WriteOwned queues p without copying it: the connection owns p until done
+// is called (on the loop) — after the kernel's zero-copy notification when
+// SEND_ZC was used — and the caller must not modify p before then. Buffers of
+// at least 16 KiB go out with zero-copy sends where the backend supports them.
+// done receives nil once every byte was sent, or the connection's end reason
+// if it ended first; it is called exactly once. Order with Write is kept.
+func (c *Conn) WriteOwned(p []byte, done func(error)) error {
+	if c.closing || c.disconnecting || c.writeClosed || c.lost {
+		return transports.ErrClosed
+	}
+	if len(p) == 0 {
+		if done != nil {
+			c.loop.CallLater(0, func() { done(nil) })
+		}
+		return nil
+	}
+	c.zq = append(c.zq, &ownedBuf{buf: p, copyBefore: c.copyIn, done: done})
+	c.zqLen += len(p)
+	c.queued()
+	return nil
 }
 
 // drained runs when everything queued has been sent.
@@ -420,11 +555,14 @@ func (c *Conn) teardown(reason error, abort bool) {
 	if c.sendOn {
 		c.loop.Cancel(c.sendOp.Token)
 	}
+	if c.zcOn {
+		c.loop.Cancel(c.zcOp.Token)
+	}
 	c.maybeClose()
 }
 
 func (c *Conn) maybeClose() {
-	if !c.closing || c.recvOn || c.sendOn || c.ctlOn || c.closeQueued {
+	if !c.closing || c.recvOn || c.sendOn || c.zcOn || c.ctlOn || c.closeQueued {
 		return
 	}
 	c.closeQueued = true
@@ -450,6 +588,10 @@ func (c *Conn) lose() {
 	proto := c.proto
 	c.proto, c.half = nil, nil
 	c.pending, c.sending, c.held = nil, nil, nil
+	for _, z := range c.zq {
+		z.release(reason)
+	}
+	c.zq, c.zqLen, c.sendZ = nil, 0, nil
 	if proto != nil {
 		c.callProtoQuiet(func() { proto.ConnectionLost(reason) })
 	}
