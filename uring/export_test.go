@@ -12,3 +12,6 @@ var UAPIWantSizes = []uintptr{sizeofSQE, sizeofCQE, sizeofIOURingParams, sizeofG
 // UAPISizes returns unsafe.Sizeof of the Go mirrors, in the order of the
 // constants above.
 func UAPISizes() []uintptr { return uapiSizes() }
+
+// EINTRCount is how many interrupted io_uring_enter calls r retried.
+func EINTRCount(r *Ring) uint64 { return r.eintr }

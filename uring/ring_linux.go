@@ -92,6 +92,7 @@ type Ring struct {
 	cqes                       []CQE
 
 	features Features
+	eintr    uint64 // io_uring_enter calls interrupted (retried); for tests
 
 	// Wait arguments live here so the kernel reads heap memory that stays put.
 	arg geteventsArg
@@ -388,6 +389,7 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 		}
 		switch errno {
 		case unix.EINTR:
+			r.eintr++
 			if timeout > 0 && !time.Now().Before(deadline) {
 				return submitted, nil
 			}

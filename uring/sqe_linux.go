@@ -283,19 +283,19 @@ type CQE struct {
 }
 
 // More reports whether the request posts further CQEs.
-func (c *CQE) More() bool { return c.Flags&CQEFMore != 0 }
+func (c CQE) More() bool { return c.Flags&CQEFMore != 0 }
 
 // Notif reports whether this is a zero-copy notification.
-func (c *CQE) Notif() bool { return c.Flags&CQEFNotif != 0 }
+func (c CQE) Notif() bool { return c.Flags&CQEFNotif != 0 }
 
 // HasBuffer reports whether a provided buffer was consumed (see BufferID).
-func (c *CQE) HasBuffer() bool { return c.Flags&CQEFBuffer != 0 }
+func (c CQE) HasBuffer() bool { return c.Flags&CQEFBuffer != 0 }
 
 // BufferID is the ID of the provided buffer used; meaningful only with HasBuffer.
-func (c *CQE) BufferID() uint16 { return uint16(c.Flags >> cqeBufferShift) }
+func (c CQE) BufferID() uint16 { return uint16(c.Flags >> cqeBufferShift) }
 
 // Err returns nil for Res >= 0 and the syscall.Errno otherwise.
-func (c *CQE) Err() error {
+func (c CQE) Err() error {
 	if c.Res >= 0 {
 		return nil
 	}
