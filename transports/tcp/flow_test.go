@@ -1,0 +1,128 @@
+package tcp_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gyre-io/gyre/reactor"
+	"github.com/gyre-io/gyre/reactor/reactortest"
+	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/tcp"
+)
+
+func TestWriteOwnedKeepsOrderAndReleasesAfterSend(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		owned := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+		released := make(chan error, 1)
+		p, _ := server(t, h, func() *recorder {
+			return &recorder{onMade: func(r *recorder) {
+				c := r.t.(*tcp.Conn)
+				require.NoError(t, c.Write([]byte("head:")))
+				require.NoError(t, c.WriteOwned(owned, func(err error) { released <- err }))
+				require.NoError(t, c.Write([]byte(":tail")))
+				require.NoError(t, c.LoseConnection())
+			}}
+		})
+		c := dial(t, p)
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		want := append(append([]byte("head:"), owned...), ":tail"...)
+		require.True(t, bytes.Equal(want, got), "stream differs (len %d vs %d)", len(got), len(want))
+		select {
+		case err := <-released:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("owned buffer never released")
+		}
+	})
+}
+
+// pushProducer writes chunks while not paused.
+type pushProducer struct {
+	t        transports.Transport
+	chunk    []byte
+	paused   bool
+	pauses   int
+	resumes  int
+	stopped  bool
+	written  int
+	limit    int
+	maxQueue int
+}
+
+func (p *pushProducer) PauseProducing()  { p.paused = true; p.pauses++ }
+func (p *pushProducer) ResumeProducing() { p.paused = false; p.resumes++; p.produce() }
+func (p *pushProducer) StopProducing()   { p.stopped = true }
+func (p *pushProducer) produce() {
+	for !p.paused && !p.stopped && p.written < p.limit {
+		_ = p.t.Write(p.chunk)
+		p.written += len(p.chunk)
+		if q := p.t.(*tcp.Conn).Buffered(); q > p.maxQueue {
+			p.maxQueue = q
+		}
+	}
+	if p.written >= p.limit && !p.stopped {
+		p.stopped = true
+		_ = p.t.LoseConnection()
+	}
+}
+
+func TestSlowReaderPausesPushProducer(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		var prod *pushProducer
+		const total = 32 << 20
+		f := transports.FactoryFunc(func(net.Addr) transports.Protocol {
+			return &recorder{onMade: func(r *recorder) {
+				prod = &pushProducer{t: r.t, chunk: make([]byte, 16<<10), limit: total}
+				require.NoError(t, r.t.RegisterProducer(prod, true))
+				require.ErrorIs(t, r.t.RegisterProducer(prod, true), transports.ErrProducerRegistered)
+				prod.produce()
+			}}
+		})
+		p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{Watermarks: transports.Watermarks{High: 256 << 10, Low: 64 << 10}})
+		require.NoError(t, err)
+		c := dial(t, p)
+		// Do not read for a while: the producer must pause with a bounded queue.
+		require.True(t, h.Eventually(5*time.Second, func() bool { return prod != nil && prod.paused }))
+		time.Sleep(50 * time.Millisecond)
+		n, err := io.Copy(io.Discard, c)
+		require.NoError(t, err)
+		require.Equal(t, int64(total), n)
+		h.Do(func() {
+			require.Greater(t, prod.pauses, 0)
+			require.Greater(t, prod.resumes, 0)
+			require.LessOrEqual(t, prod.maxQueue, 256<<10+16<<10, "queue grew past the high watermark")
+			_ = p.Close()
+		})
+	})
+}
+
+func TestPauseReadingHoldsData(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		p, built := server(t, h, func() *recorder {
+			return &recorder{onData: func(r *recorder, _ []byte) {
+				if r.data.Len() >= 5 && r.data.Len() < 10 {
+					r.t.PauseReading()
+				}
+			}}
+		})
+		c := dial(t, p)
+		_, _ = c.Write([]byte("first"))
+		require.True(t, h.Eventually(5*time.Second, func() bool { return len(built()) == 1 && built()[0].data.Len() >= 5 }))
+		_, _ = c.Write([]byte("second"))
+		time.Sleep(50 * time.Millisecond)
+		h.Do(func() {
+			require.Equal(t, "first", built()[0].data.String(), "data delivered while paused")
+			built()[0].t.ResumeReading()
+		})
+		require.True(t, h.Eventually(5*time.Second, func() bool { return built()[0].data.String() == "firstsecond" }))
+	})
+}
