@@ -1,0 +1,346 @@
+// Package resp is a Redis-protocol (RESP2) server with an in-memory string
+// store, written against the transports contracts only, so it runs on any
+// gyre transport and is tested without sockets.
+//
+// It speaks inline and multibulk requests, runs every complete request of a
+// received chunk (pipelining) and answers the whole chunk with one Write. The
+// commands are PING, ECHO, SET (EX, PX, EXAT, PXAT, KEEPTTL, NX, XX, GET),
+// GET, GETSET, GETDEL, SETNX, SETEX, PSETEX, APPEND, STRLEN, DEL, UNLINK,
+// EXISTS, TYPE, KEYS, INCR, DECR, INCRBY, DECRBY, MSET, MSETNX, MGET, EXPIRE,
+// PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, PERSIST, DBSIZE, FLUSHALL, FLUSHDB,
+// SELECT 0, COMMAND (with COUNT, INFO, DOCS, LIST), CONFIG GET/SET/RESETSTAT,
+// INFO, CLIENT (SETNAME, GETNAME, ID, SETINFO), HELLO 2, RESET and QUIT —
+// enough for redis-cli and redis-benchmark. Error replies use Redis's
+// wording. Requests past the configured limits get a "-ERR Protocol error"
+// reply and the connection is closed.
+//
+// A server is a few lines:
+//
+//	f := resp.NewFactory(resp.NewStore(), resp.Options{})
+//	port, err := tcp.Listen(loop, "127.0.0.1:6380", f)
+//
+// Like every gyre protocol, a connection's methods run on its loop goroutine;
+// see Store for sharing a keyspace between loops.
+package resp
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gyre-io/gyre/transports"
+)
+
+// Default limits, as in Redis.
+const (
+	// DefaultMaxBulkLen is Redis's proto-max-bulk-len: 512 MiB.
+	DefaultMaxBulkLen = 512 << 20
+	// DefaultMaxArgs is the default limit on the arguments of one request.
+	DefaultMaxArgs = 1 << 20
+	// DefaultMaxInlineLen is Redis's PROTO_INLINE_MAX_SIZE: the longest inline
+	// request and length line, 64 KiB.
+	DefaultMaxInlineLen = 64 << 10
+	// DefaultMaxQueryBuffer is Redis's client-query-buffer-limit: 1 GiB of one
+	// unfinished request.
+	DefaultMaxQueryBuffer = 1 << 30
+)
+
+// Options configure a Factory. The zero value takes the defaults.
+type Options struct {
+	// MaxBulkLen is the largest bulk string a request may carry
+	// (default DefaultMaxBulkLen).
+	MaxBulkLen int64
+	// MaxArgs is the largest argument count of a multibulk request
+	// (default DefaultMaxArgs).
+	MaxArgs int
+	// MaxInlineLen is the longest inline request or length line
+	// (default DefaultMaxInlineLen).
+	MaxInlineLen int
+	// MaxQueryBuffer bounds the bytes buffered for one unfinished request
+	// (default DefaultMaxQueryBuffer).
+	MaxQueryBuffer int
+	// Backpressure registers each connection as a streaming producer of its
+	// transport: reading pauses while the transport's write queue is above its
+	// high watermark. Redis itself keeps reading (its output buffers grow
+	// without limit for normal clients); with Backpressure, a client that
+	// sends a long pipeline and reads nothing until it has sent all of it can
+	// stall.
+	Backpressure bool
+	// Config adds to or overrides the answers of CONFIG GET (keys in lower
+	// case). The built-in answers are the few clients ask for at start:
+	// save "", appendonly "no", databases "1", proto-max-bulk-len, and so on.
+	Config map[string]string
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBulkLen <= 0 {
+		o.MaxBulkLen = DefaultMaxBulkLen
+	}
+	if o.MaxArgs <= 0 {
+		o.MaxArgs = DefaultMaxArgs
+	}
+	if o.MaxInlineLen <= 0 {
+		o.MaxInlineLen = DefaultMaxInlineLen
+	}
+	if o.MaxQueryBuffer <= 0 {
+		o.MaxQueryBuffer = DefaultMaxQueryBuffer
+	}
+	return o
+}
+
+// Factory builds RESP server connections on one Store. It implements
+// transports.Factory. BuildProtocol is goroutine-safe (several loops may share
+// a Factory whose Store is shared).
+type Factory struct {
+	store  *Store
+	opts   Options
+	config map[string]string
+
+	clients atomic.Int64
+	ids     atomic.Int64
+	started time.Time
+}
+
+// NewFactory returns a factory serving store (a new NewStore() when nil) with
+// opts.
+func NewFactory(store *Store, opts Options) *Factory {
+	if store == nil {
+		store = NewStore()
+	}
+	opts = opts.withDefaults()
+	f := &Factory{store: store, opts: opts, started: time.Now()}
+	f.config = map[string]string{
+		"save":                      "",
+		"appendonly":                "no",
+		"databases":                 "1",
+		"maxmemory":                 "0",
+		"maxclients":                "10000",
+		"timeout":                   "0",
+		"proto-max-bulk-len":        formatIntString(opts.MaxBulkLen),
+		"client-query-buffer-limit": formatIntString(int64(opts.MaxQueryBuffer)),
+		"cluster-enabled":           "no",
+	}
+	for k, v := range opts.Config {
+		f.config[k] = v
+	}
+	return f
+}
+
+func formatIntString(v int64) string { return string(formatInt(nil, v)) }
+
+// Store returns the factory's store.
+func (f *Factory) Store() *Store { return f.store }
+
+// BuildProtocol returns a new server connection; it never refuses.
+func (f *Factory) BuildProtocol(net.Addr) transports.Protocol {
+	c := &conn{f: f, s: f.store, id: f.ids.Add(1)}
+	c.p.init(f.opts.MaxBulkLen, int64(f.opts.MaxArgs), f.opts.MaxInlineLen)
+	return c
+}
+
+// Buffer sizes kept between requests; anything bigger is released once empty.
+const (
+	flushAt    = 64 << 10 // write the replies of a batch early past this size
+	keepOut    = 256 << 10
+	keepBuffer = 64 << 10
+)
+
+// conn is one client connection. All methods run on the loop goroutine.
+type conn struct {
+	f   *Factory
+	s   *Store
+	t   transports.Transport
+	clk transports.Clock
+	id  int64
+
+	p       parser
+	buf     []byte   // unparsed input kept between DataReceived calls
+	argv    [][]byte // the running request's arguments; reused
+	scratch []byte   // unescaped inline arguments
+	out     []byte   // replies not yet written
+
+	now     int64 // ms since the store's origin, valid when nowOK
+	nowOK   bool
+	locked  bool
+	closing bool // QUIT or a protocol error: no more requests
+	name    string
+}
+
+// ConnectionMade implements transports.Protocol.
+func (c *conn) ConnectionMade(t transports.Transport) {
+	c.t = t
+	c.clk = t.Clock()
+	c.f.clients.Add(1)
+	if c.f.opts.Backpressure {
+		_ = t.RegisterProducer(producer{t}, true)
+	}
+}
+
+// ConnectionLost implements transports.Protocol.
+func (c *conn) ConnectionLost(error) {
+	c.f.clients.Add(-1)
+	c.closing = true
+	c.buf, c.out, c.argv, c.scratch = nil, nil, nil, nil
+	c.p.reset()
+}
+
+// producer pauses and resumes reading as the transport's write queue fills
+// and drains (Options.Backpressure).
+type producer struct{ t transports.Transport }
+
+func (p producer) PauseProducing()  { p.t.PauseReading() }
+func (p producer) ResumeProducing() { p.t.ResumeReading() }
+func (p producer) StopProducing()   {}
+
+// DataReceived implements transports.Protocol: it runs every complete request
+// in the buffered input and writes their replies.
+func (c *conn) DataReceived(p []byte) {
+	if c.closing {
+		return
+	}
+	b := p
+	owned := len(c.buf) > 0
+	if owned {
+		c.buf = append(c.buf, p...)
+		b = c.buf
+	}
+	c.nowOK = false
+	c.process(b)
+	if c.closing {
+		c.buf = nil
+		c.p.reset()
+		return
+	}
+	rest := b[c.p.start:]
+	switch {
+	case owned:
+		n := copy(c.buf, rest)
+		c.buf = c.buf[:n]
+	case len(rest) > 0:
+		c.buf = append(c.buf[:0], rest...)
+	}
+	c.p.shift(c.p.start)
+	if len(c.buf) == 0 && cap(c.buf) > keepBuffer {
+		c.buf = nil
+	}
+}
+
+// process runs the complete requests of b, then writes the replies.
+func (c *conn) process(b []byte) {
+	c.lock()
+	for !c.closing {
+		r := c.p.next(b)
+		switch r {
+		case needMore:
+			if len(b)-c.p.start > c.f.opts.MaxQueryBuffer {
+				c.protocolError("ERR Protocol error: query buffer limit exceeded")
+			}
+		case gotEmpty:
+			c.p.start = c.p.pos
+			continue
+		case gotError:
+			c.protocolError(c.p.err)
+		case gotRequest:
+			argv := c.argv[:0]
+			for _, a := range c.p.args {
+				argv = append(argv, b[a.lo:a.hi:a.hi])
+			}
+			c.argv = argv
+			c.p.start = c.p.pos
+			c.exec(argv)
+			c.maybeFlush()
+			continue
+		case gotInline:
+			argv, ok := splitInline(b[c.p.line.lo:c.p.line.hi], c.argv[:0], &c.scratch)
+			c.argv = argv
+			c.p.start = c.p.pos
+			if !ok {
+				c.protocolError("ERR Protocol error: unbalanced quotes in request")
+				break
+			}
+			if len(argv) > 0 {
+				c.exec(argv)
+			}
+			c.maybeFlush()
+			continue
+		}
+		break
+	}
+	if len(c.s.volatile) > 0 {
+		c.s.sweep(c.clockNow())
+	}
+	c.unlock()
+	c.flush()
+	clear(c.argv) // drop references into the receive buffer
+	if c.closing {
+		_ = c.t.LoseConnection()
+	}
+}
+
+// protocolError answers msg and ends the connection after the replies so far.
+func (c *conn) protocolError(msg string) {
+	c.out = appendError(c.out, msg)
+	c.closing = true
+}
+
+// maybeFlush writes the replies early, outside the store lock, when a batch's
+// replies grow past flushAt.
+func (c *conn) maybeFlush() {
+	if len(c.out) < flushAt {
+		return
+	}
+	c.unlock()
+	c.flush()
+	c.lock()
+}
+
+// flush writes the pending replies. Call it without the store lock.
+func (c *conn) flush() {
+	if len(c.out) > 0 {
+		_ = c.t.Write(c.out)
+		c.out = c.out[:0]
+		if cap(c.out) > keepOut {
+			c.out = nil
+		}
+	}
+}
+
+func (c *conn) lock() {
+	if !c.locked {
+		c.s.lock()
+		c.locked = true
+	}
+}
+
+func (c *conn) unlock() {
+	if c.locked {
+		c.s.unlock()
+		c.locked = false
+	}
+}
+
+// clockNow is the batch's time in the store's milliseconds, read once per
+// DataReceived and only when needed.
+func (c *conn) clockNow() int64 {
+	if !c.nowOK {
+		var t time.Time
+		if c.clk != nil {
+			t = c.clk.Now()
+		} else {
+			t = time.Now()
+		}
+		c.now = c.s.rel(t)
+		c.nowOK = true
+	}
+	return c.now
+}
+
+// lookup returns key's live entry, removing it if it expired.
+func (c *conn) lookup(key []byte) *entry {
+	e := c.s.m[string(key)]
+	if e != nil && e.exp != 0 && c.clockNow() > e.exp {
+		c.s.remove(e)
+		return nil
+	}
+	return e
+}
