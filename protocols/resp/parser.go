@@ -26,6 +26,9 @@ type span struct{ lo, hi int }
 // "*<n>\r\n" then n times "$<len>\r\n<len bytes>\r\n", or an inline line ending
 // in "\n" (an optional "\r" before it is dropped). Like Redis, the two bytes
 // after a length line's CR and after a bulk payload are skipped, not checked.
+// Unlike Redis, a line longer than the inline limit is refused even when its
+// end arrived in the same read, so the outcome never depends on how the input
+// was split.
 type parser struct {
 	maxBulk   int64
 	maxArgs   int64
@@ -119,17 +122,21 @@ func (p *parser) next(b []byte) int {
 func (p *parser) lengthLine(b []byte, tooBig string) (int64, int) {
 	from := p.pos + p.scan
 	i := bytes.IndexByte(b[from:], '\r')
-	if i < 0 || from+i+1 >= len(b) {
-		// Redis wants the CR and one more byte before it reads the line.
+	if i < 0 {
 		if len(b)-p.pos > p.maxInline {
 			return 0, p.fail(tooBig)
 		}
-		if i < 0 {
-			p.scan = len(b) - p.pos
-		}
+		p.scan = len(b) - p.pos
 		return 0, needMore
 	}
 	cr := from + i
+	if cr-p.pos > p.maxInline {
+		return 0, p.fail(tooBig)
+	}
+	if cr+1 >= len(b) {
+		// Redis wants the CR and one more byte before it reads the line.
+		return 0, needMore
+	}
 	v, ok := parseInt(b[p.pos+1 : cr])
 	if !ok {
 		if b[p.pos] == '*' {
@@ -153,6 +160,9 @@ func (p *parser) inline(b []byte) int {
 		return needMore
 	}
 	nl := from + i
+	if nl-p.pos > p.maxInline {
+		return p.fail("too big inline request")
+	}
 	end := nl
 	if end > p.pos && b[end-1] == '\r' {
 		end--
