@@ -1,0 +1,27 @@
+// Package epoll is the epoll implementation of the gyre backend contract
+// (package backend), the always-available fallback to io_uring.
+//
+// It emulates io_uring's completions on edge-triggered epoll: Wait first runs
+// the system call of every queued op; an op that would block (EAGAIN) is parked
+// on its descriptor's read, write or poll list, in FIFO order, and is retried
+// when epoll reports the descriptor ready. A descriptor joins the epoll set
+// (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, one epoll_ctl ADD) the first time an op
+// has to wait on it, and leaves it on KindClose.
+//
+// Emulated, like io_uring would do it natively:
+//   - multishot accept and recv run their call until it would block, posting a
+//     FlagMore completion for each result, and stay parked;
+//   - provided buffers are a pool of Config.BufferCount buffers of
+//     Config.BufferSize bytes in one anonymous mapping; an empty pool ends a
+//     BufferSelect recv with -ENOBUFS only when the socket has data for it
+//     (checked with MSG_PEEK), so no byte is lost;
+//   - send_zc is a copying send followed by a FlagNotif completion;
+//   - timeouts live in a heap inside the backend and bound epoll_pwait2;
+//   - cancellation ends a parked op (or timeout) with -ECANCELED at once.
+//
+// Descriptors stay the caller's: the backend closes one only for KindClose.
+// Sockets must be non-blocking (accept returns non-blocking sockets); pipes
+// and files may be blocking, since read and write use RWF_NOWAIT. A descriptor
+// the caller closes itself, outside KindClose, while ops wait on it leaves
+// those ops stranded until cancelled; close through the backend.
+package epoll

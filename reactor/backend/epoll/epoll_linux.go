@@ -1,0 +1,409 @@
+package epoll
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+)
+
+// Backend is the epoll implementation of backend.Backend. Create it with New
+// on the loop's goroutine; see the backend package for the contract. Only Wake
+// is goroutine-safe.
+type Backend struct {
+	epfd int
+	evfd int
+
+	cfg   backend.Config
+	start time.Time // timer clock origin (monotonic)
+
+	events []unix.EpollEvent
+	fds    []*fdState // by descriptor number
+
+	sq     []*backend.Op        // submitted, not yet started
+	cq     []backend.Completion // ready completions; cq[cqHead:] not yet returned
+	cqHead int
+
+	slots    []*backend.Op // token index of waiting ops, by slot
+	overflow map[backend.Token]*backend.Op
+	timers   []timer
+
+	pool *pool
+
+	// Scratch for synchronous system calls (never held across calls).
+	msg  unix.Msghdr
+	iov  []unix.Iovec
+	pfd  [1]unix.PollFd
+	ts   unix.Timespec
+	peek [1]byte
+	evb  [8]byte
+
+	noPwait2 bool
+	closed   bool
+
+	// Wake side: wakeMu guards evfd against Close; woken coalesces Wakes.
+	wakeMu    sync.RWMutex
+	wakeOne   [8]byte
+	woken     atomic.Bool
+	wakeShut  atomic.Bool
+	wokeInner bool // this Wait saw the eventfd
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New creates an epoll backend sized by cfg (zero fields take the defaults of
+// backend.Config.WithDefaults). Entries sizes the epoll event batch; CQEntries
+// is ignored; BufferCount×BufferSize bytes are mapped for provided buffers.
+func New(cfg backend.Config) (*Backend, error) {
+	cfg = cfg.WithDefaults()
+	p, err := newPool(cfg.BufferCount, cfg.BufferSize)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{
+		cfg:    cfg,
+		start:  time.Now(),
+		events: make([]unix.EpollEvent, cfg.Entries),
+		pool:   p,
+		sq:     make([]*backend.Op, 0, cfg.Entries),
+		cq:     make([]backend.Completion, 0, cfg.CQEntries),
+		iov:    make([]unix.Iovec, 0, 16),
+		epfd:   -1,
+		evfd:   -1,
+	}
+	b.wakeOne[0] = 1 // little-endian 1 for eventfd writes
+	fail := func(what string, err error) (*Backend, error) {
+		b.release()
+		return nil, fmt.Errorf("epoll: %s: %w", what, err)
+	}
+	if b.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fail("epoll_create1", err)
+	}
+	if b.evfd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return fail("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(b.evfd), Pad: -1}
+	if err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, b.evfd, &ev); err != nil {
+		return fail("register eventfd", err)
+	}
+	return b, nil
+}
+
+// release frees the kernel objects and the pool.
+func (b *Backend) release() {
+	if b.epfd >= 0 {
+		_ = unix.Close(b.epfd)
+		b.epfd = -1
+	}
+	b.wakeMu.Lock()
+	b.wakeShut.Store(true)
+	if b.evfd >= 0 {
+		_ = unix.Close(b.evfd)
+		b.evfd = -1
+	}
+	b.wakeMu.Unlock()
+	if b.pool != nil {
+		_ = b.pool.close()
+	}
+}
+
+// Name returns "epoll". Goroutine-safe.
+func (b *Backend) Name() string { return "epoll" }
+
+// Features reports native capabilities: none; multishot, provided buffers and
+// zero-copy sends are all emulated. Goroutine-safe.
+func (b *Backend) Features() backend.Features { return backend.Features{} }
+
+// Submit queues op; it starts at the next Wait. Loop goroutine only; never
+// blocks and never delivers completions. It fails (and op gets no completion)
+// for a closed backend, a nil op, an op already in flight, or a kind or flag
+// combination the contract does not allow.
+func (b *Backend) Submit(op *backend.Op) error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	if err := validate(op); err != nil {
+		return err
+	}
+	op.Sys.State = stInFlight
+	op.Sys.Next = nil
+	b.sq = append(b.sq, op)
+	return nil
+}
+
+func validate(op *backend.Op) error {
+	switch {
+	case op == nil:
+		return fmt.Errorf("%w: nil op", backend.ErrUnsupported)
+	case op.Kind > backend.KindShutdown:
+		return fmt.Errorf("%w: kind %d", backend.ErrUnsupported, op.Kind)
+	case op.Sys.State&stInFlight != 0:
+		return fmt.Errorf("%w: %v op submitted again while in flight", backend.ErrUnsupported, op.Kind)
+	case op.Multishot && op.Kind != backend.KindAccept && op.Kind != backend.KindRecv && op.Kind != backend.KindPoll:
+		return fmt.Errorf("%w: multishot %v", backend.ErrUnsupported, op.Kind)
+	case op.Multishot && op.Kind == backend.KindRecv && !op.BufferSelect:
+		return fmt.Errorf("%w: multishot recv needs BufferSelect", backend.ErrUnsupported)
+	case op.BufferSelect && op.Kind != backend.KindRecv && op.Kind != backend.KindRecvMsg:
+		return fmt.Errorf("%w: BufferSelect on %v", backend.ErrUnsupported, op.Kind)
+	case op.Kind == backend.KindConnect && op.Addr == nil:
+		return fmt.Errorf("%w: connect without Addr", backend.ErrUnsupported)
+	}
+	return nil
+}
+
+// Wait starts queued ops, then waits for completions as the contract says and
+// copies them into out. Loop goroutine only. A completion's Buf (FlagBuffer)
+// stays valid until ReleaseBuffer of its BufID.
+func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, error) {
+	if b.closed {
+		return 0, backend.ErrClosed
+	}
+	b.flush()
+	var deadline int64
+	if timeout > 0 {
+		deadline = b.now() + int64(timeout)
+	}
+	b.wokeInner = false
+	for {
+		now := b.now()
+		b.fireTimers(now)
+		block := timeout
+		switch {
+		case len(b.cq) > b.cqHead || b.wokeInner:
+			block = 0
+		case timeout > 0:
+			block = time.Duration(deadline - now)
+			if block < 0 {
+				block = 0
+			}
+		}
+		if len(b.timers) > 0 && block != 0 {
+			if d := time.Duration(b.timers[0].when - now); block < 0 || d < block {
+				block = max(d, 0)
+			}
+		}
+		n, errno := b.sysEpollWait(block)
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			n = 0
+		default:
+			return 0, fmt.Errorf("epoll: epoll_wait: %w", errno)
+		}
+		for i := 0; i < n; i++ {
+			b.event(&b.events[i])
+		}
+		now = b.now()
+		b.fireTimers(now)
+		if len(b.cq) > b.cqHead || b.wokeInner || timeout == 0 || (timeout > 0 && now >= deadline) {
+			break
+		}
+	}
+	return b.drainCQ(out), nil
+}
+
+// drainCQ copies ready completions into out.
+func (b *Backend) drainCQ(out []backend.Completion) int {
+	n := copy(out, b.cq[b.cqHead:])
+	b.cqHead += n
+	if b.cqHead == len(b.cq) {
+		clear(b.cq) // drop buffer views
+		b.cq = b.cq[:0]
+		b.cqHead = 0
+	} else if b.cqHead > len(b.cq)/2 {
+		m := copy(b.cq, b.cq[b.cqHead:])
+		clear(b.cq[m:])
+		b.cq = b.cq[:m]
+		b.cqHead = 0
+	}
+	return n
+}
+
+func (b *Backend) now() int64 { return int64(time.Since(b.start)) }
+
+// flush starts every queued op in submission order.
+func (b *Backend) flush() {
+	for i := 0; i < len(b.sq); i++ { // start may not append to sq, but be safe
+		op := b.sq[i]
+		b.sq[i] = nil
+		b.start1(op)
+	}
+	b.sq = b.sq[:0]
+}
+
+// event handles one epoll event.
+func (b *Backend) event(ev *unix.EpollEvent) {
+	if ev.Pad == -1 && int(ev.Fd) == b.evfd {
+		for {
+			_, e := sysRW(false, int32(b.evfd), b.evb[:])
+			if e != unix.EINTR {
+				break
+			}
+		}
+		b.woken.Store(false)
+		b.wokeInner = true
+		return
+	}
+	st := b.lookupFd(ev.Fd)
+	if st == nil || st.gen != ev.Pad || !st.registered {
+		return // stale: the descriptor was forgotten since
+	}
+	e := ev.Events
+	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		b.drain(&st.rd)
+	}
+	if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		b.drain(&st.wr)
+	}
+	if st.poll.head != nil {
+		b.firePolls(st, e)
+	}
+}
+
+// drain retries the parked ops of one direction in FIFO order until one would
+// block again (edge-triggered: the next edge retries it).
+func (b *Backend) drain(l *opList) {
+	for op := l.head; op != nil; op = l.head {
+		if b.exec(op) {
+			return
+		}
+		l.head = op.Sys.Next
+		if l.head == nil {
+			l.tail = nil
+		}
+		b.retire(op)
+	}
+}
+
+// firePolls completes the poll ops on st whose events fired.
+func (b *Backend) firePolls(st *fdState, events uint32) {
+	var next *backend.Op
+	for op := st.poll.head; op != nil; op = next {
+		next = op.Sys.Next
+		m := events & (op.Events | unix.POLLERR | unix.POLLHUP)
+		if m == 0 {
+			continue
+		}
+		if op.Multishot {
+			b.post(op, int32(m), backend.FlagMore)
+			continue
+		}
+		st.poll.remove(op)
+		b.post(op, int32(m), 0)
+		b.retire(op)
+	}
+}
+
+// fireTimers completes every timeout due at now.
+func (b *Backend) fireTimers(now int64) {
+	for len(b.timers) > 0 && b.timers[0].when <= now {
+		op := b.timers[0].op
+		b.timerRemove(0)
+		b.post(op, -int32(unix.ETIME), 0)
+		b.retire(op)
+	}
+}
+
+// post queues a completion for op.
+func (b *Backend) post(op *backend.Op, res int32, flags backend.Flag) {
+	b.cq = append(b.cq, backend.Completion{Token: op.Token, Res: res, Flags: flags})
+}
+
+// postBuf queues a completion carrying provided buffer id with n bytes.
+func (b *Backend) postBuf(op *backend.Op, n int, flags backend.Flag, id uint16) {
+	b.cq = append(b.cq, backend.Completion{
+		Token: op.Token, Res: int32(n), Flags: flags | backend.FlagBuffer,
+		BufID: id, Buf: b.pool.buf(id)[:n],
+	})
+}
+
+// retire forgets an op whose final completion was posted (and which is no
+// longer on any list): it leaves the token index and its state is cleared.
+func (b *Backend) retire(op *backend.Op) {
+	if op.Sys.State&(stParked|stTimer) != 0 {
+		b.unindex(op)
+	}
+	op.Sys.State = 0
+	op.Sys.Next = nil
+}
+
+// Wake makes a concurrent Wait return, or the next one if none is running.
+// Goroutine-safe; Wakes before the Wait that consumes them coalesce. After
+// Close it returns ErrClosed.
+func (b *Backend) Wake() error {
+	if b.wakeShut.Load() {
+		return backend.ErrClosed
+	}
+	if b.woken.Load() {
+		return nil
+	}
+	b.wakeMu.RLock()
+	defer b.wakeMu.RUnlock()
+	if b.wakeShut.Load() {
+		return backend.ErrClosed
+	}
+	if b.woken.Swap(true) {
+		return nil
+	}
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(b.evfd), uintptr(unsafe.Pointer(&b.wakeOne[0])), 8)
+		switch e {
+		case 0, unix.EAGAIN: // EAGAIN: the counter is saturated, a wake is pending anyway
+			return nil
+		case unix.EINTR:
+			continue
+		default:
+			b.woken.Store(false)
+			return fmt.Errorf("epoll: wake: %w", e)
+		}
+	}
+}
+
+// ReleaseBuffer returns provided buffer id to the pool; its Buf views become
+// invalid. Loop goroutine only. Releasing a buffer not handed out, or after
+// Close, does nothing.
+func (b *Backend) ReleaseBuffer(id uint16) {
+	if b.closed {
+		return
+	}
+	b.pool.put(id)
+}
+
+// Close ends every op still in flight (their completions are discarded), then
+// closes the epoll and event descriptors and unmaps the buffer pool. It never
+// closes caller descriptors. Loop goroutine only; afterwards every method
+// returns ErrClosed.
+func (b *Backend) Close() error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	b.closed = true
+	for _, op := range b.sq {
+		op.Sys.State, op.Sys.Next = 0, nil
+	}
+	b.sq = nil
+	for fd, st := range b.fds {
+		if st == nil {
+			continue
+		}
+		for _, l := range []*opList{&st.rd, &st.wr, &st.poll} {
+			for op := l.head; op != nil; {
+				next := op.Sys.Next
+				op.Sys.State, op.Sys.Next = 0, nil
+				op = next
+			}
+		}
+		b.fds[fd] = nil
+	}
+	for _, t := range b.timers {
+		t.op.Sys.State, t.op.Sys.Next = 0, nil
+	}
+	b.timers, b.slots, b.overflow, b.cq, b.cqHead = nil, nil, nil, nil, 0
+	b.release()
+	return nil
+}

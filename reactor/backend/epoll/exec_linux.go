@@ -1,0 +1,485 @@
+package epoll
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+)
+
+// Which wait list an op parks on.
+type direction uint8
+
+const (
+	dirNone direction = iota
+	dirRd
+	dirWr
+	dirPoll
+)
+
+func dirOf(k backend.Kind) direction {
+	switch k {
+	case backend.KindAccept, backend.KindRecv, backend.KindRecvMsg, backend.KindRead:
+		return dirRd
+	case backend.KindConnect, backend.KindSend, backend.KindSendv, backend.KindSendZC, backend.KindSendMsg, backend.KindWrite:
+		return dirWr
+	case backend.KindPoll:
+		return dirPoll
+	}
+	return dirNone
+}
+
+func (st *fdState) list(d direction) *opList {
+	switch d {
+	case dirRd:
+		return &st.rd
+	case dirWr:
+		return &st.wr
+	}
+	return &st.poll
+}
+
+var parkBit = [...]uint32{dirRd: stParkRd, dirWr: stParkWr, dirPoll: stParkPoll}
+
+// start1 starts one submitted op: run it now, or park it behind earlier ops of
+// the same direction on its descriptor so a stream keeps its order.
+func (b *Backend) start1(op *backend.Op) {
+	if op.Kind == backend.KindTimeout && op.Timeout > 0 {
+		b.timerPush(timer{when: b.now() + int64(op.Timeout), op: op})
+		op.Sys.State |= stTimer
+		b.index(op)
+		return
+	}
+	d := dirOf(op.Kind)
+	if d == dirRd || d == dirWr {
+		if st := b.lookupFd(op.Fd); st != nil && st.registered && st.list(d).head != nil {
+			b.park(op, d)
+			return
+		}
+	}
+	if !b.exec(op) {
+		b.retire(op)
+		return
+	}
+	b.park(op, d)
+}
+
+// park puts op on its descriptor's wait list, registering the descriptor with
+// epoll on first need.
+func (b *Backend) park(op *backend.Op, d direction) {
+	st := b.fdState(op.Fd)
+	if !st.registered {
+		ev := unix.EpollEvent{
+			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+			Fd:     op.Fd, Pad: st.gen,
+		}
+		err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, int(op.Fd), &ev)
+		switch err {
+		case nil, unix.EEXIST:
+			st.registered = true
+		case unix.EPERM:
+			// A regular file or similar: always "ready", cannot be polled.
+			// Do the blocking form of the call.
+			op.Sys.State |= stSync
+			if b.exec(op) {
+				b.post(op, -int32(unix.EAGAIN), 0)
+			}
+			b.retire(op)
+			return
+		default:
+			b.post(op, -int32(err.(unix.Errno)), 0)
+			b.retire(op)
+			return
+		}
+	}
+	op.Sys.State |= parkBit[d]
+	st.list(d).push(op)
+	b.index(op)
+}
+
+// exec performs op's system call (for multishot ops, until it would block) and
+// posts its completions. It returns true when op must wait for readiness; then
+// op is unchanged apart from Sys. Otherwise the final completion was posted.
+func (b *Backend) exec(op *backend.Op) (wait bool) {
+	switch op.Kind {
+	case backend.KindNop:
+		b.post(op, 0, 0)
+	case backend.KindAccept:
+		return b.execAccept(op)
+	case backend.KindConnect:
+		return b.execConnect(op)
+	case backend.KindRecv:
+		if op.BufferSelect {
+			return b.execRecvPool(op)
+		}
+		n, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, op.Buf, unix.MSG_DONTWAIT) })
+		return b.result(op, n, e)
+	case backend.KindSend:
+		n, e := retry(func() (int, unix.Errno) { return sysSend(op.Fd, op.Buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
+		return b.result(op, n, e)
+	case backend.KindSendZC:
+		n, e := retry(func() (int, unix.Errno) { return sysSend(op.Fd, op.Buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
+		if e == unix.EAGAIN {
+			return true
+		}
+		if e != 0 {
+			b.post(op, -int32(e), 0)
+			return false
+		}
+		b.post(op, int32(n), backend.FlagMore)
+		b.post(op, 0, backend.FlagNotif)
+	case backend.KindSendv, backend.KindSendMsg:
+		return b.execSendmsg(op)
+	case backend.KindRecvMsg:
+		return b.execRecvmsg(op)
+	case backend.KindRead, backend.KindWrite:
+		return b.execRW(op)
+	case backend.KindPoll:
+		return b.execPoll(op)
+	case backend.KindTimeout:
+		b.post(op, -int32(unix.ETIME), 0) // start1 arms positive timeouts
+	case backend.KindCancel:
+		target := b.lookup(op.Target)
+		if target == nil {
+			b.post(op, -int32(unix.ENOENT), 0)
+			return false
+		}
+		b.cancel(target)
+		b.post(op, 0, 0)
+	case backend.KindCancelFd:
+		n := b.cancelFd(op.Fd)
+		if n == 0 {
+			b.post(op, -int32(unix.ENOENT), 0)
+		} else {
+			b.post(op, int32(n), 0)
+		}
+	case backend.KindClose:
+		b.forgetFd(op.Fd, true)
+		b.post(op, errRes(unix.Close(int(op.Fd))), 0)
+	case backend.KindShutdown:
+		b.post(op, errRes(unix.Shutdown(int(op.Fd), int(op.How))), 0)
+	}
+	return false
+}
+
+// retry runs a system call again while it fails with EINTR.
+func retry(call func() (int, unix.Errno)) (int, unix.Errno) {
+	for {
+		n, e := call()
+		if e != unix.EINTR {
+			return n, e
+		}
+	}
+}
+
+// result posts the final completion of a single-shot call, or asks to wait.
+func (b *Backend) result(op *backend.Op, n int, e unix.Errno) bool {
+	switch e {
+	case 0:
+		b.post(op, int32(n), 0)
+	case unix.EAGAIN:
+		return true
+	default:
+		b.post(op, -int32(e), 0)
+	}
+	return false
+}
+
+func errRes(err error) int32 {
+	if err == nil {
+		return 0
+	}
+	if e, ok := err.(unix.Errno); ok {
+		return -int32(e)
+	}
+	return -int32(unix.EIO)
+}
+
+func (b *Backend) execAccept(op *backend.Op) bool {
+	for {
+		fd, e := sysAccept(op.Fd)
+		switch e {
+		case 0:
+		case unix.EAGAIN:
+			return true
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		default:
+			b.post(op, -int32(e), 0)
+			return false
+		}
+		// A new descriptor number can only be reused after a close the backend
+		// did not see: forget anything recorded for it.
+		b.forgetFd(int32(fd), false)
+		if !op.Multishot {
+			b.post(op, int32(fd), 0)
+			return false
+		}
+		b.post(op, int32(fd), backend.FlagMore)
+	}
+}
+
+func (b *Backend) execConnect(op *backend.Op) bool {
+	if op.Sys.State&stConnecting == 0 {
+		e := sysConnect(op.Fd, op.Addr, op.AddrLen)
+		switch e {
+		case 0:
+			b.post(op, 0, 0)
+			return false
+		case unix.EINPROGRESS, unix.EINTR, unix.EALREADY:
+			op.Sys.State |= stConnecting
+			return true
+		case unix.EAGAIN: // AF_UNIX backlog full: try again when writable
+			return true
+		}
+		b.post(op, -int32(e), 0)
+		return false
+	}
+	// Only a writable or failed socket has finished connecting.
+	b.pfd[0] = unix.PollFd{Fd: op.Fd, Events: unix.POLLOUT}
+	if n, err := unix.Poll(b.pfd[:], 0); err == nil && n == 1 &&
+		b.pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
+		return true
+	}
+	soerr, err := unix.GetsockoptInt(int(op.Fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		b.post(op, errRes(err), 0)
+	} else {
+		b.post(op, -int32(soerr), 0)
+	}
+	return false
+}
+
+// execRecvPool receives into provided buffers: once, or for a multishot recv
+// until the socket is drained, the stream ends or the pool runs dry.
+func (b *Backend) execRecvPool(op *backend.Op) bool {
+	for {
+		id, ok := b.pool.get()
+		if !ok {
+			// Empty pool: fail only if there is data (or an end or error) to
+			// report; otherwise wait for it. The data stays in the socket.
+			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
+			switch e {
+			case unix.EAGAIN:
+				return true
+			case 0:
+				b.post(op, -int32(unix.ENOBUFS), 0)
+			default:
+				b.post(op, -int32(e), 0)
+			}
+			return false
+		}
+		n, e := retry(func() (int, unix.Errno) {
+			return sysRecv(op.Fd, b.pool.buf(id), unix.MSG_DONTWAIT)
+		})
+		if e != 0 || n == 0 {
+			b.pool.put(id)
+			if e == unix.EAGAIN {
+				return true
+			}
+			b.post(op, -int32(e), 0) // n == 0, e == 0: end of stream, Res 0
+			return false
+		}
+		if !op.Multishot {
+			b.postBuf(op, n, 0, id)
+			return false
+		}
+		b.postBuf(op, n, backend.FlagMore, id)
+	}
+}
+
+// setIov points b.msg at op's buffers (Bufs when set, else Buf).
+func (b *Backend) setIov(op *backend.Op, p []byte) {
+	b.iov = b.iov[:0]
+	if op.Bufs != nil {
+		for _, q := range op.Bufs {
+			if len(q) > 0 {
+				b.iov = append(b.iov, unix.Iovec{Base: &q[0], Len: uint64(len(q))})
+			}
+		}
+	} else if len(p) > 0 {
+		b.iov = append(b.iov, unix.Iovec{Base: &p[0], Len: uint64(len(p))})
+	}
+	b.msg = unix.Msghdr{}
+	if len(b.iov) > 0 {
+		b.msg.Iov = &b.iov[0]
+		b.msg.SetIovlen(len(b.iov))
+	}
+}
+
+func (b *Backend) execSendmsg(op *backend.Op) bool {
+	b.setIov(op, op.Buf)
+	if op.Kind == backend.KindSendMsg && op.Addr != nil && op.AddrLen > 0 {
+		b.msg.Name = (*byte)(unsafe.Pointer(op.Addr))
+		b.msg.Namelen = op.AddrLen
+	}
+	n, e := retry(func() (int, unix.Errno) { return sysSendmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
+	b.msg = unix.Msghdr{}
+	return b.result(op, n, e)
+}
+
+func (b *Backend) execRecvmsg(op *backend.Op) bool {
+	p := op.Buf
+	id, pooled := uint16(0), false
+	if op.BufferSelect {
+		if id, pooled = b.pool.get(); !pooled {
+			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
+			if e == unix.EAGAIN {
+				return true
+			}
+			if e == 0 {
+				e = unix.ENOBUFS
+			}
+			b.post(op, -int32(e), 0)
+			return false
+		}
+		p = b.pool.buf(id)
+	}
+	saved := op.Bufs
+	op.Bufs = nil
+	b.setIov(op, p)
+	op.Bufs = saved
+	if op.Addr != nil {
+		b.msg.Name = (*byte)(unsafe.Pointer(op.Addr))
+		b.msg.Namelen = op.AddrLen
+		if b.msg.Namelen == 0 || b.msg.Namelen > unix.SizeofSockaddrAny {
+			b.msg.Namelen = unix.SizeofSockaddrAny
+		}
+	}
+	n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT) })
+	namelen, mflags := b.msg.Namelen, b.msg.Flags
+	b.msg = unix.Msghdr{}
+	if e != 0 {
+		if pooled {
+			b.pool.put(id)
+		}
+		return b.result(op, 0, e)
+	}
+	if op.Addr != nil {
+		op.AddrLen = namelen
+	}
+	var flags backend.Flag
+	if mflags&unix.MSG_TRUNC != 0 {
+		flags |= backend.FlagTrunc
+	}
+	if pooled {
+		b.postBuf(op, n, flags, id)
+	} else {
+		b.post(op, int32(n), flags)
+	}
+	return false
+}
+
+// execRW reads or writes a pipe or file at its current offset without
+// blocking: preadv2/pwritev2 with RWF_NOWAIT, or plain read/write when the
+// descriptor does not support that (or cannot be polled at all: stSync).
+func (b *Backend) execRW(op *backend.Op) bool {
+	write := op.Kind == backend.KindWrite
+	if op.Sys.State&stSync != 0 {
+		n, e := retry(func() (int, unix.Errno) { return sysRW(write, op.Fd, op.Buf) })
+		return b.result(op, n, e)
+	}
+	st := b.lookupFd(op.Fd)
+	if st == nil || !st.noNowait {
+		b.setIov(op, op.Buf)
+		iov, cnt := b.msg.Iov, int(b.msg.Iovlen)
+		n, e := retry(func() (int, unix.Errno) { return sysRWv2(write, op.Fd, iov, cnt, unix.RWF_NOWAIT) })
+		b.msg = unix.Msghdr{}
+		if e != unix.EOPNOTSUPP {
+			return b.result(op, n, e)
+		}
+		b.fdState(op.Fd).noNowait = true
+	}
+	n, e := retry(func() (int, unix.Errno) { return sysRW(write, op.Fd, op.Buf) })
+	return b.result(op, n, e)
+}
+
+// execPoll completes a poll whose events are already pending (like io_uring,
+// which checks before arming); otherwise the op waits on the poll list.
+func (b *Backend) execPoll(op *backend.Op) bool {
+	if op.Sys.State&stParkPoll != 0 {
+		return true // already armed multishot; events come from epoll
+	}
+	b.pfd[0] = unix.PollFd{Fd: op.Fd, Events: int16(op.Events)}
+	n, err := unix.Poll(b.pfd[:], 0)
+	if err != nil && err != unix.EINTR {
+		b.post(op, errRes(err), 0)
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	re := uint32(uint16(b.pfd[0].Revents))
+	if re&unix.POLLNVAL != 0 {
+		b.post(op, -int32(unix.EBADF), 0)
+		return false
+	}
+	if !op.Multishot {
+		b.post(op, int32(re), 0)
+		return false
+	}
+	b.post(op, int32(re), backend.FlagMore)
+	return true
+}
+
+// cancel ends a waiting op with -ECANCELED.
+func (b *Backend) cancel(op *backend.Op) {
+	if op.Sys.State&stTimer != 0 {
+		for i := range b.timers {
+			if b.timers[i].op == op {
+				b.timerRemove(i)
+				break
+			}
+		}
+	} else if st := b.lookupFd(op.Fd); st != nil {
+		for _, d := range [...]direction{dirRd, dirWr, dirPoll} {
+			if op.Sys.State&parkBit[d] != 0 {
+				st.list(d).remove(op)
+			}
+		}
+	}
+	b.post(op, -int32(unix.ECANCELED), 0)
+	b.retire(op)
+}
+
+// cancelFd cancels every op waiting on fd and returns how many.
+func (b *Backend) cancelFd(fd int32) int {
+	st := b.lookupFd(fd)
+	if st == nil {
+		return 0
+	}
+	n := 0
+	for _, l := range [...]*opList{&st.rd, &st.wr, &st.poll} {
+		for op := l.head; op != nil; op = l.head {
+			l.head = op.Sys.Next
+			if l.head == nil {
+				l.tail = nil
+			}
+			b.post(op, -int32(unix.ECANCELED), 0)
+			b.retire(op)
+			n++
+		}
+	}
+	return n
+}
+
+// forgetFd drops what the backend knows of fd (it is being closed, or its
+// number was reused). Ops still waiting on it can never complete from events
+// any more, so they end with -ECANCELED.
+func (b *Backend) forgetFd(fd int32, deregister bool) {
+	st := b.lookupFd(fd)
+	if st == nil {
+		return
+	}
+	b.cancelFd(fd)
+	if st.registered && deregister {
+		_ = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	}
+	st.registered = false
+	st.noNowait = false
+	st.gen++
+	if st.gen == -1 {
+		st.gen = 0 // -1 marks the eventfd
+	}
+}

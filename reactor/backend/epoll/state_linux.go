@@ -1,0 +1,267 @@
+package epoll
+
+import (
+	"fmt"
+	"math/bits"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+)
+
+// Op.Sys.State bits: where an in-flight op is and what it is doing.
+const (
+	stInFlight   uint32 = 1 << iota // submitted, final completion not yet posted
+	stParkRd                        // on its descriptor's read wait list
+	stParkWr                        // on its descriptor's write wait list
+	stParkPoll                      // on its descriptor's poll list
+	stTimer                         // in the timer heap
+	stConnecting                    // connect returned EINPROGRESS
+	stSync                          // descriptor cannot be polled: use blocking I/O
+	stParked     = stParkRd | stParkWr | stParkPoll
+)
+
+// opList is a FIFO of parked ops linked through Op.Sys.Next.
+type opList struct {
+	head, tail *backend.Op
+}
+
+func (l *opList) push(op *backend.Op) {
+	op.Sys.Next = nil
+	if l.tail == nil {
+		l.head = op
+	} else {
+		l.tail.Sys.Next = op
+	}
+	l.tail = op
+}
+
+// remove unlinks op; it reports whether op was on the list.
+func (l *opList) remove(op *backend.Op) bool {
+	var prev *backend.Op
+	for cur := l.head; cur != nil; prev, cur = cur, cur.Sys.Next {
+		if cur != op {
+			continue
+		}
+		if prev == nil {
+			l.head = cur.Sys.Next
+		} else {
+			prev.Sys.Next = cur.Sys.Next
+		}
+		if l.tail == cur {
+			l.tail = prev
+		}
+		cur.Sys.Next = nil
+		return true
+	}
+	return false
+}
+
+// fdState is what the backend knows of one descriptor: whether it is in the
+// epoll set and which ops wait on it.
+type fdState struct {
+	gen        int32 // goes into the epoll event; bumped when the fd is forgotten
+	registered bool
+	noNowait   bool // preadv2/pwritev2 RWF_NOWAIT unsupported: plain read/write
+	rd, wr     opList
+	poll       opList
+}
+
+func (s *fdState) empty() bool { return s.rd.head == nil && s.wr.head == nil && s.poll.head == nil }
+
+// fdState returns the state of fd, creating it on first use.
+func (b *Backend) fdState(fd int32) *fdState {
+	if int(fd) >= len(b.fds) {
+		n := len(b.fds) * 2
+		if n <= int(fd) {
+			n = int(fd) + 64
+		}
+		grown := make([]*fdState, n)
+		copy(grown, b.fds)
+		b.fds = grown
+	}
+	st := b.fds[fd]
+	if st == nil {
+		st = &fdState{}
+		b.fds[fd] = st
+	}
+	return st
+}
+
+// lookupFd returns the state of fd or nil.
+func (b *Backend) lookupFd(fd int32) *fdState {
+	if fd < 0 || int(fd) >= len(b.fds) {
+		return nil
+	}
+	return b.fds[fd]
+}
+
+// maxSlotIndex bounds the slot-indexed part of the token index; tokens with
+// larger slots go to a map.
+const maxSlotIndex = 1 << 20
+
+// index records a waiting op so KindCancel can find it by token.
+func (b *Backend) index(op *backend.Op) {
+	s := op.Token.Slot()
+	if s < maxSlotIndex {
+		if int(s) >= len(b.slots) {
+			n := 2 * len(b.slots)
+			if n <= int(s) {
+				n = int(s) + 64
+			}
+			if n > maxSlotIndex {
+				n = maxSlotIndex
+			}
+			grown := make([]*backend.Op, n)
+			copy(grown, b.slots)
+			b.slots = grown
+		}
+		if b.slots[s] == nil {
+			b.slots[s] = op
+			return
+		}
+	}
+	if b.overflow == nil {
+		b.overflow = make(map[backend.Token]*backend.Op)
+	}
+	b.overflow[op.Token] = op
+}
+
+func (b *Backend) unindex(op *backend.Op) {
+	s := op.Token.Slot()
+	if int(s) < len(b.slots) && b.slots[s] == op {
+		b.slots[s] = nil
+		return
+	}
+	if b.overflow[op.Token] == op {
+		delete(b.overflow, op.Token)
+	}
+}
+
+func (b *Backend) lookup(tok backend.Token) *backend.Op {
+	s := tok.Slot()
+	if int(s) < len(b.slots) {
+		if op := b.slots[s]; op != nil && op.Token == tok {
+			return op
+		}
+	}
+	return b.overflow[tok]
+}
+
+// timer is one KindTimeout op in the heap.
+type timer struct {
+	when int64 // nanoseconds since b.start
+	op   *backend.Op
+}
+
+func (b *Backend) timerLess(i, j int) bool { return b.timers[i].when < b.timers[j].when }
+
+func (b *Backend) timerPush(t timer) {
+	b.timers = append(b.timers, t)
+	for i := len(b.timers) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !b.timerLess(i, p) {
+			break
+		}
+		b.timers[i], b.timers[p] = b.timers[p], b.timers[i]
+		i = p
+	}
+}
+
+// timerRemove removes entry i and restores the heap.
+func (b *Backend) timerRemove(i int) {
+	last := len(b.timers) - 1
+	b.timers[i] = b.timers[last]
+	b.timers[last] = timer{}
+	b.timers = b.timers[:last]
+	if i == last {
+		return
+	}
+	// Down, then up.
+	j := i
+	for {
+		l := 2*j + 1
+		if l >= len(b.timers) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(b.timers) && b.timerLess(r, l) {
+			m = r
+		}
+		if !b.timerLess(m, j) {
+			break
+		}
+		b.timers[j], b.timers[m] = b.timers[m], b.timers[j]
+		j = m
+	}
+	for j > 0 {
+		p := (j - 1) / 2
+		if !b.timerLess(j, p) {
+			break
+		}
+		b.timers[j], b.timers[p] = b.timers[p], b.timers[j]
+		j = p
+	}
+}
+
+// pool is the provided-buffer pool: count buffers of size bytes in one mmap'd
+// region, handed out from a free stack.
+type pool struct {
+	mem   []byte
+	size  int
+	free  []uint16
+	inUse []bool
+}
+
+func newPool(count, size int) (*pool, error) {
+	if count <= 0 || count > 1<<15 || bits.OnesCount(uint(count)) != 1 {
+		return nil, fmt.Errorf("%w: BufferCount %d must be a power of two up to 32768", backend.ErrUnsupported, count)
+	}
+	if size <= 0 || size > 1<<30/count {
+		return nil, fmt.Errorf("%w: BufferSize %d out of range", backend.ErrUnsupported, size)
+	}
+	mem, err := unix.Mmap(-1, 0, count*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: mmap buffer pool: %w", err)
+	}
+	p := &pool{mem: mem, size: size, free: make([]uint16, count), inUse: make([]bool, count)}
+	for i := range p.free { // LIFO stack; lowest ids first
+		p.free[i] = uint16(count - 1 - i)
+	}
+	return p, nil
+}
+
+// get takes a free buffer; ok is false when the pool is empty.
+func (p *pool) get() (id uint16, ok bool) {
+	n := len(p.free)
+	if n == 0 {
+		return 0, false
+	}
+	id = p.free[n-1]
+	p.free = p.free[:n-1]
+	p.inUse[id] = true
+	return id, true
+}
+
+// put returns a buffer; a buffer not in use is ignored (double release).
+func (p *pool) put(id uint16) {
+	if int(id) >= len(p.inUse) || !p.inUse[id] {
+		return
+	}
+	p.inUse[id] = false
+	p.free = append(p.free, id)
+}
+
+func (p *pool) buf(id uint16) []byte {
+	off := int(id) * p.size
+	return p.mem[off : off+p.size : off+p.size]
+}
+
+func (p *pool) close() error {
+	if p.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(p.mem)
+	p.mem = nil
+	return err
+}
