@@ -84,6 +84,7 @@ type StringTransport struct {
 
 	clk   clock.Clock
 	proto transports.Protocol
+	onEnd func(reason error) // FakeConnector's hook, after ConnectionLost
 
 	buf     []byte
 	pending int
@@ -245,26 +246,29 @@ func (t *StringTransport) ResumeReading() {
 	}
 }
 
-// RegisterProducer records p. It returns ErrProducerRegistered if one is
-// already registered, and ErrClosed (after calling p.StopProducing) once the
-// connection ended. A streaming producer registered above the high watermark is
-// paused at once; a pull producer is asked for data at once when Pending is
-// zero.
+// RegisterProducer records p. It returns ErrClosed after Abort or once the
+// connection ended, and ErrProducerRegistered if one is already registered. A
+// streaming producer registered above the high watermark is paused at once; a
+// pull producer is asked for its first chunk on the clock's next turn (as the
+// real transport does), if it is still registered and Pending is zero then.
 func (t *StringTransport) RegisterProducer(p transports.Producer, streaming bool) error {
+	if t.lost || t.aborted {
+		return transports.ErrClosed
+	}
 	if t.producer != nil {
 		return transports.ErrProducerRegistered
-	}
-	if t.lost {
-		p.StopProducing()
-		return transports.ErrClosed
 	}
 	t.producer, t.streaming, t.pstate = p, streaming, Producing
 	if streaming {
 		if t.pending > t.Watermarks.WithDefaults().High {
 			t.pause()
 		}
-	} else if t.pending == 0 {
-		t.resume()
+	} else {
+		t.clk.CallLater(0, func() {
+			if t.producer == p && t.pstate == Producing && t.pending == 0 {
+				t.resume()
+			}
+		})
 	}
 	return nil
 }
@@ -425,6 +429,9 @@ func (t *StringTransport) EndConnection(reason error) {
 	}
 	if t.proto != nil {
 		t.proto.ConnectionLost(reason)
+	}
+	if t.onEnd != nil {
+		t.onEnd(reason)
 	}
 }
 
