@@ -1,0 +1,303 @@
+package uring
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+	ring "github.com/gyre-io/gyre/uring"
+)
+
+// Reserved tokens for the backend's own requests: generation 0 with a slot
+// of reservedSlot or above. The loop never makes them (its generations start
+// at 1).
+const reservedSlot = 0xfffffff0
+
+var (
+	tokWake      = backend.MakeToken(0xffffffff, 0)
+	tokCancelAll = backend.MakeToken(0xfffffffe, 0)
+)
+
+func reserved(t backend.Token) bool { return t.Gen() == 0 && t.Slot() >= reservedSlot }
+
+// closeLimit bounds how long Close waits for in-flight ops to reach their final
+// completions after cancelling them.
+const closeLimit = 2 * time.Second
+
+// options force fallback paths (tests) or a ring setup mode.
+type options struct {
+	noMultishot bool // emulate multishot accept/recv/poll by re-arming
+	noBufRing   bool // use the backend-owned buffer pool instead of a buffer ring
+	noSendZC    bool // emulate send_zc with a copying send
+	setup       ring.SetupMode
+}
+
+// Backend is the io_uring backend. Create it with New on the goroutine (locked
+// to its OS thread) that will use it; see backend.Backend for the contract.
+// Only Wake is goroutine-safe.
+type Backend struct {
+	r    *ring.Ring
+	cfg  backend.Config
+	feat backend.Features
+
+	msAccept, msRecv, msPoll, sendZC bool
+
+	br   *ring.BufRing // provided buffers, or nil: pool is used
+	pool *pool
+
+	// Ops that did not get an SQE (the kernel refused more): FIFO via Sys.Next.
+	pendHead, pendTail *backend.Op
+
+	// Ops needing work at completion (recvmsg, emulated multishot or send_zc,
+	// pool buffers), by token.
+	track map[backend.Token]*backend.Op
+	// Completions made by the backend itself, delivered before the ring's.
+	synth []backend.Completion
+
+	cqes     []ring.CQE
+	inflight int // ops accepted by Submit without their final completion yet
+
+	efd       int
+	wakeBuf   [8]byte // the armed read's target
+	wakeOne   [8]byte // what Wake writes (read-only after New)
+	wakeArmed bool    // the eventfd read is in the kernel
+	wakeQueue bool    // the eventfd read must be armed at the next flush
+	woken     atomic.Bool
+	wakeMu    sync.Mutex // guards efd against Close for Wake
+	sawWake   bool       // the current Wait reaped the wake-up
+
+	closing   bool // Close is draining: no re-arms
+	cancelOut bool // Close's cancel-all request has not completed
+	closed    bool
+	closedA   atomic.Bool
+}
+
+// New sets up an io_uring backend sized by cfg. It must be called on the OS
+// thread that will drive the backend. When io_uring cannot be used (missing,
+// disabled, kernel older than 5.19) the error matches the binding's
+// uring.ErrUnavailable. BufferCount must be a power of two no larger than 32768.
+func New(cfg backend.Config) (*Backend, error) { return newBackend(cfg, options{}) }
+
+func newBackend(cfg backend.Config, o options) (*Backend, error) {
+	cfg = cfg.WithDefaults()
+	if cfg.BufferCount <= 0 || cfg.BufferCount > 32768 || cfg.BufferCount&(cfg.BufferCount-1) != 0 || cfg.BufferSize <= 0 {
+		return nil, fmt.Errorf("gyre/backend/uring: BufferCount %d (power of two ≤ 32768), BufferSize %d: %w",
+			cfg.BufferCount, cfg.BufferSize, backend.ErrUnsupported)
+	}
+	r, err := ring.New(ring.Options{Entries: cfg.Entries, CQEntries: cfg.CQEntries, Setup: o.setup})
+	if err != nil {
+		return nil, fmt.Errorf("gyre/backend/uring: %w", err)
+	}
+	f := r.Features()
+	if err := checkOpcodes(&f.Probe); err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	b := &Backend{
+		r:     r,
+		cfg:   cfg,
+		track: make(map[backend.Token]*backend.Op, 64),
+		synth: make([]backend.Completion, 0, 64),
+		cqes:  make([]ring.CQE, 128),
+		efd:   -1,
+	}
+	binary.LittleEndian.PutUint64(b.wakeOne[:], 1)
+	if f.BufRing && !o.noBufRing {
+		if b.br, err = r.NewBufRing(0, cfg.BufferCount, cfg.BufferSize); err != nil {
+			b.br = nil // fall back to the pool
+		}
+	}
+	if b.br == nil {
+		if b.pool, err = newPool(cfg.BufferCount, cfg.BufferSize); err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("gyre/backend/uring: %w", err)
+		}
+	}
+	b.msAccept = f.MultishotAccept && !o.noMultishot
+	b.msRecv = f.MultishotRecv && b.br != nil && !o.noMultishot
+	b.msPoll = f.MultishotPoll && !o.noMultishot
+	b.sendZC = f.SendZC && !o.noSendZC
+	b.feat = backend.Features{
+		MultishotAccept: b.msAccept,
+		MultishotRecv:   b.msRecv,
+		ProvidedBuffers: b.br != nil,
+		SendZC:          b.sendZC,
+		Setup:           f.Setup,
+	}
+	if b.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		b.release()
+		return nil, fmt.Errorf("gyre/backend/uring: eventfd: %w", err)
+	}
+	b.armWake()
+	return b, nil
+}
+
+// checkOpcodes rejects kernels missing an opcode the backend uses. OP_SOCKET
+// (5.19) stands in for the 5.19 features a probe cannot show (cancel by
+// descriptor, buffer rings).
+func checkOpcodes(p *ring.Probe) error {
+	if p.LastOp == 0 {
+		return fmt.Errorf("gyre/backend/uring: no opcode probe (kernel older than 5.6): %w", ring.ErrUnavailable)
+	}
+	for _, op := range [...]ring.Opcode{ring.OpNop, ring.OpPollAdd, ring.OpSendmsg, ring.OpRecvmsg,
+		ring.OpTimeout, ring.OpAccept, ring.OpAsyncCancel, ring.OpConnect, ring.OpClose, ring.OpRead,
+		ring.OpWrite, ring.OpSend, ring.OpRecv, ring.OpShutdown, ring.OpSocket} {
+		if !p.Supported(op) {
+			return fmt.Errorf("gyre/backend/uring: kernel lacks io_uring opcode %d (needs Linux 5.19+): %w", op, ring.ErrUnavailable)
+		}
+	}
+	return nil
+}
+
+// Name returns "uring". Goroutine-safe.
+func (b *Backend) Name() string { return "uring" }
+
+// Features reports what runs natively on this kernel; forced or emulated
+// fallbacks report false. Goroutine-safe.
+func (b *Backend) Features() backend.Features { return b.feat }
+
+// RingFeatures reports the binding's view of the ring (setup flags, probe,
+// detected features). Goroutine-safe.
+func (b *Backend) RingFeatures() ring.Features { return b.r.Features() }
+
+// Wake makes a Wait in progress, or the next one, return. It writes the
+// backend's eventfd; wake-ups coalesce. Goroutine-safe; returns
+// backend.ErrClosed after Close.
+func (b *Backend) Wake() error {
+	if b.closedA.Load() {
+		return backend.ErrClosed
+	}
+	if !b.woken.CompareAndSwap(false, true) {
+		return nil // a wake-up is already on its way
+	}
+	b.wakeMu.Lock()
+	defer b.wakeMu.Unlock()
+	if b.efd < 0 {
+		return backend.ErrClosed
+	}
+	for {
+		_, err := unix.Write(b.efd, b.wakeOne[:])
+		switch err {
+		case nil, unix.EAGAIN: // EAGAIN: the counter is saturated, a wake-up is pending
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return fmt.Errorf("gyre/backend/uring: wake: %w", err)
+	}
+}
+
+// armWake queues the eventfd read (internal token).
+func (b *Backend) armWake() {
+	if b.closing || b.wakeArmed {
+		return
+	}
+	s := b.getSQE()
+	if s == nil {
+		b.wakeQueue = true
+		return
+	}
+	b.wakeQueue = false
+	s.PrepRead(int32(b.efd), b.wakeBuf[:], ring.OffsetCurrent)
+	s.UserData = uint64(tokWake)
+	b.wakeArmed = true
+}
+
+// ReleaseBuffer gives provided buffer id back to the pool. Loop goroutine
+// only; an ID out of range, or any call after Close, is ignored.
+func (b *Backend) ReleaseBuffer(id uint16) {
+	if b.closed {
+		return
+	}
+	if b.br != nil {
+		if int(id) < b.br.Count() {
+			b.br.Recycle(id)
+		}
+		return
+	}
+	b.pool.put(id)
+}
+
+// Close cancels every op in flight, waits (up to a bound) for their final
+// completions and discards them, then unregisters the buffer ring, closes the
+// eventfd and the ring and unmaps the memory. Ops submitted but never handed
+// to the kernel are dropped. Loop goroutine only; a second Close returns
+// backend.ErrClosed.
+func (b *Backend) Close() error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	b.closing = true
+	for op := b.pendHead; op != nil; {
+		next := op.Sys.Next
+		op.Sys.Next = nil
+		b.dropOp(op)
+		op = next
+	}
+	b.pendHead, b.pendTail = nil, nil
+	if s := b.getSQE(); s != nil {
+		s.PrepCancelAny(ring.CancelAll)
+		s.UserData = uint64(tokCancelAll)
+		b.cancelOut = true
+	}
+	deadline := time.Now().Add(closeLimit)
+	var err error
+	for (b.inflight > 0 || b.wakeArmed || b.cancelOut) && time.Now().Before(deadline) {
+		if _, err = b.r.SubmitAndWait(1, 50*time.Millisecond); err != nil && !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		err = nil
+		for {
+			k := b.r.PeekBatch(b.cqes)
+			if k == 0 {
+				break
+			}
+			var c backend.Completion
+			for i := range k {
+				b.translate(&b.cqes[i], &c)
+			}
+			b.r.CQAdvance(uint32(k))
+		}
+		b.synth = b.synth[:0]
+	}
+	b.release()
+	return err
+}
+
+// dropOp forgets an op that never reached the kernel.
+func (b *Backend) dropOp(op *backend.Op) {
+	if op.Sys.State&stPool != 0 {
+		b.pool.put(poolID(op))
+	}
+	delete(b.track, op.Token)
+	op.Sys.State = 0
+	b.inflight--
+}
+
+// release frees every kernel object; the backend is closed afterwards.
+func (b *Backend) release() {
+	b.closed = true
+	b.closing = true
+	b.closedA.Store(true)
+	if b.br != nil {
+		_ = b.br.Close()
+	}
+	b.wakeMu.Lock()
+	if b.efd >= 0 {
+		_ = unix.Close(b.efd)
+		b.efd = -1
+	}
+	b.wakeMu.Unlock()
+	_ = b.r.Close()
+	if b.pool != nil {
+		b.pool.close()
+	}
+	clear(b.track)
+	b.synth = b.synth[:0]
+}

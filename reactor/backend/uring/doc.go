@@ -1,0 +1,41 @@
+// Package uring is gyre's io_uring implementation of backend.Backend, built on
+// the binding in github.com/gyre-io/gyre/uring.
+//
+// # How ops map to the ring
+//
+// Every op becomes one submission queue entry whose user_data is the op's
+// backend.Token, so a KindCancel names its target by the token and the
+// completion comes back carrying it. Tokens with generation 0 and a slot of
+// 0xfffffff0 or above are reserved for the backend's internal requests (the
+// wake-up read on its eventfd, the cancel-everything request of Close); the
+// loop's generations start at 1 so it never makes them, and Submit rejects an
+// op whose Token (or cancel Target) is reserved.
+//
+//   - Multishot accept, recv (with provided buffers) and poll run natively when
+//     the kernel has them; otherwise the backend re-arms a single-shot request
+//     after each completion and delivers that completion with FlagMore.
+//   - Provided buffers are one buffer ring (group 0) of Config.BufferCount
+//     buffers of Config.BufferSize bytes in memory the binding maps. Without
+//     buffer rings, a BufferSelect recv takes a buffer from a backend-owned pool
+//     when it is armed and receives into it; an empty pool completes it with
+//     -ENOBUFS, exactly as the kernel would.
+//   - KindSendZC uses IORING_OP_SEND_ZC when the kernel has it (a result with
+//     FlagMore, then a final FlagNotif completion). Without it, or when the
+//     socket does not support zero copy (EOPNOTSUPP, e.g. AF_UNIX), the op is
+//     redone as a copying send followed by a synthetic FlagNotif completion.
+//   - Sendv, SendMsg and RecvMsg point the kernel at Op.Sys.Msg and Op.Sys.Iov,
+//     which live in the Op and so stay put while it is in flight.
+//   - KindTimeout is IORING_OP_TIMEOUT on Op.Sys.Ts; KindCancelFd is
+//     ASYNC_CANCEL with CANCEL_FD|CANCEL_ALL.
+//
+// The ring is set up with SINGLE_ISSUER|DEFER_TASKRUN where the kernel allows
+// (then COOP_TASKRUN, then no flags): New must run on the OS thread that will
+// call Submit, Wait and Close (the loop locks its goroutine to it). Wake writes
+// an eventfd that the backend keeps a read armed on, so any goroutine may call
+// it without touching the ring.
+//
+// The kernel needs Linux 5.19 or later (buffer rings, cancel by descriptor,
+// IORING_OP_SOCKET as the version marker); New reports older kernels as
+// unavailable (errors.Is(err, uring.ErrUnavailable) for the binding's
+// ErrUnavailable), so the loop falls back to epoll.
+package uring

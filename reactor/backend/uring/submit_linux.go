@@ -1,0 +1,362 @@
+package uring
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+	ring "github.com/gyre-io/gyre/uring"
+)
+
+// Op.Sys.State bits (backend-private).
+const (
+	stTracked  uint32 = 1 << iota // in b.track
+	stEmuMulti                    // multishot emulated by re-arming
+	stCancel                      // a cancel targeted the emulated op: do not re-arm
+	stEmuZC                       // send_zc done as a copying send + synthetic notification
+	stZCRetry                     // native send_zc said EOPNOTSUPP: redo it copying after its notification
+	stPool                        // holds a pool buffer, ID in the upper 16 bits
+	stRecvMsg                     // recvmsg: copy AddrLen and MSG_TRUNC back at completion
+)
+
+const acceptFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+
+func poolID(op *backend.Op) uint16 { return uint16(op.Sys.State >> 16) }
+
+func setPoolID(op *backend.Op, id uint16) {
+	op.Sys.State = op.Sys.State&0xffff | stPool | uint32(id)<<16
+}
+
+// Submit queues op for the next Wait (or hands it to the kernel at once when
+// the submission queue is full). It fails, producing no completion, for an
+// unknown Kind, a malformed op or a reserved token (generation 0), and with
+// backend.ErrClosed after Close. Loop goroutine only; never blocks.
+func (b *Backend) Submit(op *backend.Op) error {
+	if b.closed {
+		return backend.ErrClosed
+	}
+	if err := validate(op); err != nil {
+		return err
+	}
+	op.Sys.State = 0
+	op.Sys.Next = nil
+	switch op.Kind {
+	case backend.KindAccept:
+		if op.Multishot && !b.msAccept {
+			b.trackOp(op, stEmuMulti)
+		}
+	case backend.KindPoll:
+		if op.Multishot && !b.msPoll {
+			b.trackOp(op, stEmuMulti)
+		}
+	case backend.KindRecv:
+		if op.Multishot && !b.msRecv {
+			b.trackOp(op, stEmuMulti)
+		}
+		if op.BufferSelect && b.pool != nil {
+			b.inflight++
+			if !b.takePoolBuf(op) {
+				return nil
+			}
+			b.push(op)
+			return nil
+		}
+	case backend.KindSendZC:
+		if !b.sendZC {
+			b.trackOp(op, stEmuZC)
+		} else {
+			b.trackOp(op, 0) // to catch EOPNOTSUPP
+		}
+	case backend.KindSendv:
+		setIov(op, op.Bufs, nil)
+		op.Sys.Msg = unix.Msghdr{}
+		setMsgIov(op)
+	case backend.KindSendMsg:
+		setIov(op, op.Bufs, op.Buf)
+		op.Sys.Msg = unix.Msghdr{}
+		if op.AddrLen > 0 {
+			op.Sys.Msg.Name = (*byte)(unsafe.Pointer(op.Addr))
+			op.Sys.Msg.Namelen = op.AddrLen
+		}
+		setMsgIov(op)
+	case backend.KindRecvMsg:
+		b.trackOp(op, stRecvMsg)
+		if op.BufferSelect && b.pool != nil {
+			b.inflight++
+			if !b.takePoolBuf(op) {
+				return nil
+			}
+			b.push(op)
+			return nil
+		}
+		b.setRecvMsg(op, nil)
+	case backend.KindTimeout:
+		op.Sys.Ts = unix.NsecToTimespec(int64(max(op.Timeout, 0)))
+	case backend.KindCancel:
+		if len(b.track) > 0 {
+			if t := b.track[op.Target]; t != nil && t.Sys.State&stEmuMulti != 0 {
+				t.Sys.State |= stCancel
+			}
+		}
+	case backend.KindCancelFd:
+		for _, t := range b.track {
+			if t.Fd == op.Fd && t.Sys.State&stEmuMulti != 0 {
+				t.Sys.State |= stCancel
+			}
+		}
+		b.trackOp(op, 0) // CANCEL_ALL reports 0 for none: make it -ENOENT
+	}
+	b.inflight++
+	b.push(op)
+	return nil
+}
+
+// validate rejects what the backend cannot run.
+func validate(op *backend.Op) error {
+	if reserved(op.Token) {
+		return fmt.Errorf("gyre/backend/uring: %v op with reserved token %#x: %w", op.Kind, uint64(op.Token), backend.ErrUnsupported)
+	}
+	switch op.Kind {
+	case backend.KindNop, backend.KindSend, backend.KindSendv, backend.KindSendZC, backend.KindRead,
+		backend.KindWrite, backend.KindTimeout, backend.KindCancelFd, backend.KindClose, backend.KindShutdown,
+		backend.KindSendMsg:
+		if op.Multishot || op.BufferSelect {
+			return unsupported(op)
+		}
+	case backend.KindAccept, backend.KindPoll:
+		if op.BufferSelect {
+			return unsupported(op)
+		}
+	case backend.KindRecv:
+		if op.Multishot && !op.BufferSelect {
+			return unsupported(op)
+		}
+	case backend.KindRecvMsg:
+		if op.Multishot {
+			return unsupported(op)
+		}
+	case backend.KindConnect:
+		if op.Addr == nil || op.Multishot || op.BufferSelect {
+			return unsupported(op)
+		}
+	case backend.KindCancel:
+		if reserved(op.Target) {
+			return unsupported(op)
+		}
+	default:
+		return fmt.Errorf("gyre/backend/uring: kind %d: %w", op.Kind, backend.ErrUnsupported)
+	}
+	if op.Kind == backend.KindSendMsg && op.AddrLen > 0 && op.Addr == nil {
+		return unsupported(op)
+	}
+	return nil
+}
+
+func unsupported(op *backend.Op) error {
+	return fmt.Errorf("gyre/backend/uring: %v (multishot %v, buffer select %v): %w",
+		op.Kind, op.Multishot, op.BufferSelect, backend.ErrUnsupported)
+}
+
+func (b *Backend) trackOp(op *backend.Op, bits uint32) {
+	op.Sys.State |= stTracked | bits
+	b.track[op.Token] = op
+}
+
+func (b *Backend) untrack(op *backend.Op) {
+	if op.Sys.State&stTracked != 0 {
+		delete(b.track, op.Token)
+	}
+	op.Sys.State = 0
+}
+
+// takePoolBuf gives a pool-mode BufferSelect receive its buffer. With the pool
+// empty it completes op with -ENOBUFS (synthetic, final) and returns false.
+// The caller has counted op in inflight.
+func (b *Backend) takePoolBuf(op *backend.Op) bool {
+	id, ok := b.pool.get()
+	if !ok {
+		b.untrack(op)
+		b.finishSynth(backend.Completion{Token: op.Token, Res: -int32(unix.ENOBUFS)})
+		return false
+	}
+	if op.Sys.State&stTracked == 0 {
+		b.trackOp(op, 0)
+	}
+	setPoolID(op, id)
+	if op.Kind == backend.KindRecvMsg {
+		b.setRecvMsg(op, b.pool.buf(id))
+	}
+	return true
+}
+
+// finishSynth queues a final synthetic completion.
+func (b *Backend) finishSynth(c backend.Completion) {
+	b.synth = append(b.synth, c)
+	b.inflight--
+}
+
+// setIov points op.Sys.Iov at bufs (or at one, when bufs is empty), reusing
+// its backing array.
+func setIov(op *backend.Op, bufs [][]byte, one []byte) {
+	iov := op.Sys.Iov[:0]
+	if len(bufs) == 0 && one != nil {
+		iov = append(iov, iovec(one))
+	}
+	for _, p := range bufs {
+		iov = append(iov, iovec(p))
+	}
+	op.Sys.Iov = iov
+}
+
+func iovec(p []byte) unix.Iovec {
+	var v unix.Iovec
+	if len(p) > 0 {
+		v.Base = unsafe.SliceData(p)
+		v.SetLen(len(p))
+	}
+	return v
+}
+
+func setMsgIov(op *backend.Op) {
+	if len(op.Sys.Iov) > 0 {
+		op.Sys.Msg.Iov = &op.Sys.Iov[0]
+		op.Sys.Msg.SetIovlen(len(op.Sys.Iov))
+	}
+}
+
+// setRecvMsg builds the msghdr of a recvmsg into op.Buf, into poolBuf, or (with
+// a buffer ring) into a buffer the kernel selects.
+func (b *Backend) setRecvMsg(op *backend.Op, poolBuf []byte) {
+	op.Sys.Msg = unix.Msghdr{}
+	if op.Addr != nil {
+		op.Sys.Msg.Name = (*byte)(unsafe.Pointer(op.Addr))
+		op.Sys.Msg.Namelen = unix.SizeofSockaddrAny
+	}
+	switch {
+	case poolBuf != nil:
+		setIov(op, nil, poolBuf)
+	case op.BufferSelect:
+		op.Sys.Iov = append(op.Sys.Iov[:0], unix.Iovec{})
+		op.Sys.Iov[0].SetLen(b.cfg.BufferSize)
+	default:
+		op.Sys.Iov = append(op.Sys.Iov[:0], iovec(op.Buf))
+	}
+	setMsgIov(op)
+}
+
+// getSQE returns a free SQE, submitting queued ones once if the queue is full;
+// nil when the kernel takes none.
+func (b *Backend) getSQE() *ring.SQE {
+	if s := b.r.GetSQE(); s != nil {
+		return s
+	}
+	if _, err := b.r.Submit(); err != nil {
+		return nil
+	}
+	return b.r.GetSQE()
+}
+
+// push gives op an SQE, or appends it to the pending list (keeping submission
+// order) when none is free.
+func (b *Backend) push(op *backend.Op) {
+	if b.pendHead == nil {
+		if s := b.getSQE(); s != nil {
+			b.prep(s, op)
+			return
+		}
+	}
+	op.Sys.Next = nil
+	if b.pendTail == nil {
+		b.pendHead = op
+	} else {
+		b.pendTail.Sys.Next = op
+	}
+	b.pendTail = op
+}
+
+// flushPending moves pending ops (and a queued wake-up read) into the SQ.
+func (b *Backend) flushPending() {
+	if b.wakeQueue {
+		b.armWake()
+	}
+	for b.pendHead != nil {
+		s := b.getSQE()
+		if s == nil {
+			return
+		}
+		op := b.pendHead
+		b.pendHead = op.Sys.Next
+		if b.pendHead == nil {
+			b.pendTail = nil
+		}
+		op.Sys.Next = nil
+		b.prep(s, op)
+	}
+}
+
+// prep fills s for op.
+func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
+	fd := op.Fd
+	switch op.Kind {
+	case backend.KindNop:
+		s.PrepNop()
+	case backend.KindAccept:
+		if op.Multishot && op.Sys.State&stEmuMulti == 0 {
+			s.PrepMultishotAccept(fd, acceptFlags)
+		} else {
+			s.PrepAccept(fd, nil, nil, acceptFlags)
+		}
+	case backend.KindConnect:
+		s.PrepConnect(fd, op.Addr, op.AddrLen)
+	case backend.KindRecv:
+		switch {
+		case op.Sys.State&stPool != 0:
+			s.PrepRecv(fd, b.pool.buf(poolID(op)), 0)
+		case op.BufferSelect && op.Multishot && op.Sys.State&stEmuMulti == 0:
+			s.PrepRecvMultishot(fd, 0, 0, 0)
+		case op.BufferSelect:
+			s.PrepRecvBufferSelect(fd, 0, 0, 0)
+		default:
+			s.PrepRecv(fd, op.Buf, 0)
+		}
+	case backend.KindSend:
+		s.PrepSend(fd, op.Buf, unix.MSG_NOSIGNAL)
+	case backend.KindSendZC:
+		if op.Sys.State&stEmuZC != 0 {
+			s.PrepSend(fd, op.Buf, unix.MSG_NOSIGNAL)
+		} else {
+			s.PrepSendZC(fd, op.Buf, unix.MSG_NOSIGNAL, 0)
+		}
+	case backend.KindSendv, backend.KindSendMsg:
+		s.PrepSendmsg(fd, &op.Sys.Msg, unix.MSG_NOSIGNAL)
+	case backend.KindRecvMsg:
+		s.PrepRecvmsg(fd, &op.Sys.Msg, 0)
+		if op.BufferSelect && op.Sys.State&stPool == 0 {
+			s.Flags |= ring.SQEBufferSelect
+			s.BufIndex = 0
+		}
+	case backend.KindRead:
+		s.PrepRead(fd, op.Buf, ring.OffsetCurrent)
+	case backend.KindWrite:
+		s.PrepWrite(fd, op.Buf, ring.OffsetCurrent)
+	case backend.KindPoll:
+		if op.Multishot && op.Sys.State&stEmuMulti == 0 {
+			s.PrepPollMultishot(fd, op.Events)
+		} else {
+			s.PrepPollAdd(fd, op.Events)
+		}
+	case backend.KindTimeout:
+		s.PrepTimeout(&op.Sys.Ts, 0, 0)
+	case backend.KindCancel:
+		s.PrepCancel(uint64(op.Target), 0)
+	case backend.KindCancelFd:
+		s.PrepCancelFd(fd, ring.CancelAll)
+	case backend.KindClose:
+		s.PrepClose(fd)
+	case backend.KindShutdown:
+		s.PrepShutdown(fd, op.How)
+	}
+	s.UserData = uint64(op.Token)
+}

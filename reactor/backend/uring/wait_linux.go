@@ -1,0 +1,197 @@
+package uring
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-io/gyre/reactor/backend"
+	ring "github.com/gyre-io/gyre/uring"
+)
+
+// Wait submits queued ops, waits until at least one completion is ready, the
+// timeout passes (timeout < 0: no limit; 0: poll) or Wake is called, and copies
+// up to len(out) completions into out. Completions that do not fit stay for the
+// next Wait. A Buf with FlagBuffer stays valid until ReleaseBuffer of its BufID;
+// out itself is not retained. EINTR is retried inside. Loop goroutine only.
+func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, error) {
+	if b.closed {
+		return 0, backend.ErrClosed
+	}
+	b.sawWake = false
+	n := b.drainSynth(out)
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		b.flushPending()
+		wt := timeout
+		if timeout > 0 {
+			wt = max(time.Until(deadline), 0)
+		}
+		if n > 0 || len(out) == 0 {
+			wt = 0
+		}
+		if _, err := b.r.SubmitAndWait(1, wt); err != nil && b.r.CQReady() == 0 {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, fmt.Errorf("gyre/backend/uring: wait: %w", err)
+		}
+		n += b.reap(out[n:])
+		n += b.drainSynth(out[n:])
+		if n > 0 || wt == 0 || b.sawWake {
+			return n, nil
+		}
+		// Only internal completions arrived: keep waiting.
+	}
+}
+
+// drainSynth moves synthetic completions into out.
+func (b *Backend) drainSynth(out []backend.Completion) int {
+	if len(b.synth) == 0 {
+		return 0
+	}
+	n := copy(out, b.synth)
+	rest := copy(b.synth, b.synth[n:])
+	clear(b.synth[rest:])
+	b.synth = b.synth[:rest]
+	return n
+}
+
+// reap translates ready CQEs into out until it is full or the CQ is empty.
+func (b *Backend) reap(out []backend.Completion) int {
+	n := 0
+	for n < len(out) {
+		k := b.r.PeekBatch(b.cqes[:min(len(out)-n, len(b.cqes))])
+		if k == 0 {
+			break
+		}
+		for i := range k {
+			if b.translate(&b.cqes[i], &out[n]) {
+				n++
+			}
+		}
+		b.r.CQAdvance(uint32(k))
+	}
+	return n
+}
+
+// translate turns one CQE into a completion in *c and reports whether it is to
+// be delivered (internal and swallowed CQEs are not).
+func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
+	tok := backend.Token(cqe.UserData)
+	if reserved(tok) {
+		switch tok {
+		case tokWake:
+			b.wakeArmed = false
+			b.woken.Store(false)
+			b.sawWake = true
+			b.armWake()
+		case tokCancelAll:
+			b.cancelOut = false
+		}
+		return false
+	}
+	*c = backend.Completion{Token: tok, Res: cqe.Res}
+	f := cqe.Flags
+	if f&ring.CQEFMore != 0 {
+		c.Flags |= backend.FlagMore
+	}
+	if f&ring.CQEFNotif != 0 {
+		c.Flags |= backend.FlagNotif
+	}
+	if f&ring.CQEFSockNonempty != 0 {
+		c.Flags |= backend.FlagSockNonEmpty
+	}
+	if f&ring.CQEFBuffer != 0 && b.br != nil {
+		id := cqe.BufferID()
+		if cqe.Res > 0 {
+			c.Flags |= backend.FlagBuffer
+			c.BufID = id
+			c.Buf = b.br.Buffer(id)[:cqe.Res]
+		} else {
+			b.br.Recycle(id) // consumed without data (end of stream, error)
+		}
+	}
+	if len(b.track) > 0 {
+		if op := b.track[tok]; op != nil && !b.finishTracked(op, c) {
+			return false
+		}
+	}
+	if c.Flags&backend.FlagMore == 0 {
+		b.inflight--
+	}
+	return true
+}
+
+// finishTracked does the completion-time work of a tracked op: pool buffers,
+// recvmsg results, emulated multishot and send_zc. It reports whether c is to
+// be delivered; a final c untracks op.
+func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
+	st := op.Sys.State
+	if op.Kind == backend.KindCancelFd && c.Res == 0 {
+		c.Res = -int32(unix.ENOENT)
+	}
+	if st&stPool != 0 {
+		id := poolID(op)
+		op.Sys.State = st & 0xffff &^ stPool
+		if c.Res > 0 {
+			c.Flags |= backend.FlagBuffer
+			c.BufID = id
+			c.Buf = b.pool.buf(id)[:c.Res]
+		} else {
+			b.pool.put(id)
+		}
+	}
+	if st&stRecvMsg != 0 {
+		if op.Addr != nil {
+			op.AddrLen = op.Sys.Msg.Namelen
+		}
+		if op.Sys.Msg.Flags&unix.MSG_TRUNC != 0 {
+			c.Flags |= backend.FlagTrunc
+		}
+	}
+	if op.Kind == backend.KindSendZC {
+		switch {
+		case st&stZCRetry != 0:
+			// The failed zero-copy attempt's notification: redo the send copying.
+			if c.Flags&backend.FlagMore != 0 {
+				return false
+			}
+			if !b.closing {
+				op.Sys.State = stTracked | stEmuZC
+				b.push(op)
+				return false
+			}
+		case st&stEmuZC == 0 && c.Res == -int32(unix.EOPNOTSUPP) && c.Flags&backend.FlagNotif == 0 && !b.closing:
+			// The socket cannot send zero-copy (AF_UNIX): behave as the emulation.
+			if c.Flags&backend.FlagMore != 0 {
+				op.Sys.State |= stZCRetry
+				return false
+			}
+			op.Sys.State = stTracked | stEmuZC
+			b.push(op)
+			return false
+		case st&stEmuZC != 0 && c.Res >= 0 && !b.closing:
+			c.Flags |= backend.FlagMore
+			b.untrack(op)
+			b.finishSynth(backend.Completion{Token: op.Token, Flags: backend.FlagNotif})
+			return true
+		}
+	}
+	if st&stEmuMulti != 0 && c.Flags&backend.FlagMore == 0 && !b.closing && st&stCancel == 0 &&
+		(c.Res > 0 || c.Res == 0 && op.Kind != backend.KindRecv) {
+		c.Flags |= backend.FlagMore
+		if op.Kind != backend.KindRecv || b.pool == nil || b.takePoolBuf(op) {
+			b.push(op)
+		}
+		return true
+	}
+	if c.Flags&backend.FlagMore == 0 {
+		b.untrack(op)
+	}
+	return true
+}
