@@ -11,8 +11,8 @@ import (
 
 const (
 	subBits = 8
-	sub     = 1 << subBits      // values below this are exact
-	half    = sub >> 1          // sub-buckets per power of two above sub
+	sub     = 1 << subBits // values below this are exact
+	half    = sub >> 1     // sub-buckets per power of two above sub
 	nBucket = (64-subBits)*half + sub
 )
 

@@ -1,0 +1,131 @@
+// Package gyresrv holds the bench's gyre servers: echo, RESP (protocols/resp)
+// and HTTP "Hello, World!" (protocols/http) on N loops, one backend instance
+// (one ring) per loop, each loop with its own SO_REUSEPORT listener.
+package gyresrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/gyre-io/gyre/protocols/http"
+	"github.com/gyre-io/gyre/protocols/resp"
+	"github.com/gyre-io/gyre/reactor"
+	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/tcp"
+)
+
+// Hello is the HTTP body.
+const Hello = "Hello, World!"
+
+// Echo is the echo protocol: every byte received is written back.
+type Echo struct{ t transports.Transport }
+
+// ConnectionMade keeps the transport.
+func (e *Echo) ConnectionMade(t transports.Transport) { e.t = t }
+
+// DataReceived writes p back (Write copies it).
+func (e *Echo) DataReceived(p []byte) { _ = e.t.Write(p) }
+
+// ConnectionLost drops the transport.
+func (e *Echo) ConnectionLost(error) { e.t = nil }
+
+// EchoFactory builds Echo protocols.
+var EchoFactory = transports.FactoryFunc(func(net.Addr) transports.Protocol { return &Echo{} })
+
+// Factories returns one factory per loop for proto. RESP loops share one
+// store (goroutine-safe when loops > 1).
+func Factories(proto string, loops int) ([]transports.Factory, error) {
+	fs := make([]transports.Factory, loops)
+	switch proto {
+	case "echo":
+		for i := range fs {
+			fs[i] = EchoFactory
+		}
+	case "resp":
+		st := resp.NewStore()
+		if loops > 1 {
+			st = resp.NewSharedStore()
+		}
+		f := resp.NewFactory(st, resp.Options{})
+		for i := range fs {
+			fs[i] = f
+		}
+	case "http":
+		body := []byte(Hello)
+		f := http.NewFactory(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write(body)
+		}), http.Options{})
+		for i := range fs {
+			fs[i] = f
+		}
+	default:
+		return nil, fmt.Errorf("gyresrv: unknown protocol %q", proto)
+	}
+	return fs, nil
+}
+
+// Serve runs proto on addr with loops loops on backend kind until ctx is done.
+// With port 0 and several loops, the first loop's port is used for the rest.
+// ready, if not nil, is called with the bound address once every listener is
+// bound.
+func Serve(ctx context.Context, kind reactor.BackendKind, proto, addr string, loops int, ready func(net.Addr)) error {
+	if loops < 1 {
+		loops = 1
+	}
+	fs, err := Factories(proto, loops)
+	if err != nil {
+		return err
+	}
+	ls := make([]*reactor.Loop, 0, loops)
+	stopAll := func() {
+		for _, l := range ls {
+			l.Stop()
+			<-l.Done()
+		}
+	}
+	var bound net.Addr
+	for i := 0; i < loops; i++ {
+		l, err := reactor.New(reactor.Config{Backend: kind, IgnoreEnv: true})
+		if err != nil {
+			stopAll()
+			return err
+		}
+		ls = append(ls, l)
+		a := addr
+		if bound != nil {
+			host, _, _ := net.SplitHostPort(addr)
+			a = net.JoinHostPort(host, strconv.Itoa(bound.(*net.TCPAddr).Port))
+		}
+		p, err := tcp.Listen(l, a, fs[i], tcp.ListenOptions{ReusePort: loops > 1})
+		if err != nil {
+			stopAll()
+			return err
+		}
+		if bound == nil {
+			bound = p.Addr()
+		}
+	}
+	if ready != nil {
+		ready(bound)
+	}
+	errs := make([]error, loops)
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Run(ctx)
+		}()
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
