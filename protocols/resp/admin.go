@@ -171,7 +171,8 @@ func cmdInfo(c *conn, _ [][]byte) {
 	b = append(b, "# Server\r\nredis_version:"+Version+"\r\nredis_mode:standalone\r\n"...)
 	b = append(b, "os:"+runtime.GOOS+"\r\narch_bits:64\r\nmultiplexing_api:gyre\r\n"...)
 	b = append(b, "uptime_in_seconds:"...)
-	b = strconv.AppendInt(b, int64(time.Since(c.f.started)/time.Second), 10)
+	// Uptime on the connection's clock, from the store's first request.
+	b = strconv.AppendInt(b, (c.clockNow()-time.Hour.Milliseconds())/1000, 10)
 	b = append(b, "\r\n\r\n# Clients\r\nconnected_clients:"...)
 	b = strconv.AppendInt(b, c.f.clients.Load(), 10)
 	b = append(b, "\r\n\r\n# Persistence\r\nloading:0\r\naof_enabled:0\r\n\r\n# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n# Keyspace\r\n"...)

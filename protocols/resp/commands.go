@@ -18,11 +18,13 @@ type command struct {
 	run     func(c *conn, argv [][]byte)
 }
 
-// commandTable maps lower-case names to commands; commandNames is sorted.
-// Both are built once by init and read-only afterwards.
+// commandTable maps lower-case names to commands; commandNames is sorted;
+// commandIndex buckets commands by name length and first letter, for a lookup
+// without hashing. All are built once by init and read-only afterwards.
 var (
 	commandTable map[string]*command
 	commandNames []string
+	commandIndex [maxCommandName + 1][26][]*command
 )
 
 func init() {
@@ -73,6 +75,7 @@ func init() {
 	for _, c := range cmds {
 		commandTable[c.name] = c
 		commandNames = append(commandNames, c.name)
+		commandIndex[len(c.name)][c.name[0]-'a'] = append(commandIndex[len(c.name)][c.name[0]-'a'], c)
 	}
 	sort.Strings(commandNames)
 }
@@ -80,19 +83,21 @@ func init() {
 // maxCommandName bounds the names lookupCommand lowers on the stack.
 const maxCommandName = 16
 
-// lookupCommand finds name case-insensitively without allocating.
+// lookupCommand finds name case-insensitively without allocating or hashing.
 func lookupCommand(name []byte) *command {
-	if len(name) > maxCommandName {
+	if len(name) == 0 || len(name) > maxCommandName {
 		return nil
 	}
-	var lb [maxCommandName]byte
-	for i, c := range name {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lb[i] = c
+	c := lower(name[0])
+	if c < 'a' || c > 'z' {
+		return nil
 	}
-	return commandTable[string(lb[:len(name)])]
+	for _, cmd := range commandIndex[len(name)][c-'a'] {
+		if equalFold(name, cmd.name) {
+			return cmd
+		}
+	}
+	return nil
 }
 
 // exec runs one request.

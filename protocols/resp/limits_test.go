@@ -38,6 +38,8 @@ func TestProtocolErrors(t *testing.T) {
 		{"count line too long", small, "*" + strings.Repeat("1", 16), "too big mbulk count string"},
 		{"bulk line too long", small, "*1\r\n$" + strings.Repeat("1", 16), "too big bulk count string"},
 		{"query buffer", Options{MaxQueryBuffer: 100}, "*1\r\n$200\r\n" + strings.Repeat("x", 101), "query buffer limit exceeded"},
+		{"query buffer, complete request", Options{MaxQueryBuffer: 100}, "*1\r\n$120\r\n" + strings.Repeat("x", 120) + "\r\n", "query buffer limit exceeded"},
+		{"query buffer, inline", Options{MaxQueryBuffer: 15}, "ECHO 0123456789\r\n", "query buffer limit exceeded"},
 		{"unbalanced quotes", Options{}, "ECHO \"abc\r\n", "unbalanced quotes in request"},
 	}
 	for _, tc := range cases {

@@ -98,7 +98,6 @@ type Factory struct {
 
 	clients atomic.Int64
 	ids     atomic.Int64
-	started time.Time
 }
 
 // NewFactory returns a factory serving store (a new NewStore() when nil) with
@@ -108,7 +107,7 @@ func NewFactory(store *Store, opts Options) *Factory {
 		store = NewStore()
 	}
 	opts = opts.withDefaults()
-	f := &Factory{store: store, opts: opts, started: time.Now()}
+	f := &Factory{store: store, opts: opts}
 	f.config = map[string]string{
 		"save":                      "",
 		"appendonly":                "no",
@@ -241,6 +240,12 @@ func (c *conn) process(b []byte) {
 		case gotError:
 			c.protocolError(c.p.err)
 		case gotRequest:
+			if c.p.pos-c.p.start > c.f.opts.MaxQueryBuffer {
+				// Checked on complete requests too, so the outcome does not
+				// depend on how the request was split.
+				c.protocolError("ERR Protocol error: query buffer limit exceeded")
+				break
+			}
 			argv := c.argv[:0]
 			for _, a := range c.p.args {
 				argv = append(argv, b[a.lo:a.hi:a.hi])
@@ -251,6 +256,10 @@ func (c *conn) process(b []byte) {
 			c.maybeFlush()
 			continue
 		case gotInline:
+			if c.p.pos-c.p.start > c.f.opts.MaxQueryBuffer {
+				c.protocolError("ERR Protocol error: query buffer limit exceeded")
+				break
+			}
 			argv, ok := splitInline(b[c.p.line.lo:c.p.line.hi], c.argv[:0], &c.scratch)
 			c.argv = argv
 			c.p.start = c.p.pos

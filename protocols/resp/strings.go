@@ -1,6 +1,9 @@
 package resp
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // String and keyspace commands. Handlers run with the store locked (shared
 // stores) and append their reply to c.out.
@@ -298,6 +301,7 @@ func cmdKeys(c *conn, argv [][]byte) {
 			keys = append(keys, k)
 		}
 	}
+	slices.Sort(keys) // Redis's order is arbitrary; a sorted one is reproducible
 	c.out = appendArray(c.out, len(keys))
 	for _, k := range keys {
 		c.out = appendBulkString(c.out, k)
