@@ -57,11 +57,19 @@ type ringKind struct {
 
 // ringKinds lists the rings every shared scenario runs on; giouring_test.go
 // (build tag giouring) appends the giouring ring.
-var ringKinds = []ringKind{{"uring", openOurs}}
+// Our ring runs them in each setup mode: DEFER_TASKRUN (auto's first choice),
+// COOP_TASKRUN and none, whose completion paths differ.
+var ringKinds = []ringKind{
+	{"uring", openOurs(uring.SetupAuto)},
+	{"uring-coop", openOurs(uring.SetupCoopTaskrun)},
+	{"uring-plain", openOurs(uring.SetupPlain)},
+}
 
-func openOurs(t testing.TB, entries, cq uint32) testRing {
-	r := newRing(t, uring.Options{Entries: entries, CQEntries: cq})
-	return &ourRing{r: r}
+func openOurs(mode uring.SetupMode) func(t testing.TB, entries, cq uint32) testRing {
+	return func(t testing.TB, entries, cq uint32) testRing {
+		r := newRing(t, uring.Options{Entries: entries, CQEntries: cq, Setup: mode})
+		return &ourRing{r: r}
+	}
 }
 
 // lockThread pins the test goroutine to its OS thread for the whole test
