@@ -411,7 +411,8 @@ func (t *StringTransport) Receive(data []byte) {
 // EndConnection ends the connection as the loop would: it stops a registered
 // producer and calls the protocol's ConnectionLost(reason) — reason nil means
 // ErrConnectionDone. Only the first call does anything. Held received data is
-// dropped.
+// dropped. On a transport made by FakeConnector.Succeed, the client factory
+// then sees ClientConnectionLost(reason).
 func (t *StringTransport) EndConnection(reason error) {
 	if t.lost {
 		return
