@@ -36,6 +36,7 @@ type options struct {
 	noBufRing   bool // use the backend-owned buffer pool instead of a buffer ring
 	noSendZC    bool // emulate send_zc with a copying send
 	setup       ring.SetupMode
+	parkAll     bool // Submit parks every op on the pending list (exercises it)
 }
 
 // Backend is the io_uring backend. Create it with New on the goroutine (locked
@@ -47,6 +48,7 @@ type Backend struct {
 	feat backend.Features
 
 	msAccept, msRecv, msPoll, sendZC bool
+	parkAll                          bool
 
 	br   *ring.BufRing // provided buffers, or nil: pool is used
 	pool *pool
@@ -123,6 +125,7 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 	b.msRecv = f.MultishotRecv && b.br != nil && !o.noMultishot
 	b.msPoll = f.MultishotPoll && !o.noMultishot
 	b.sendZC = f.SendZC && !o.noSendZC
+	b.parkAll = o.parkAll
 	b.feat = backend.Features{
 		MultishotAccept: b.msAccept,
 		MultishotRecv:   b.msRecv,

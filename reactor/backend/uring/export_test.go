@@ -11,11 +11,12 @@ type Options struct {
 	NoBufRing   bool
 	NoSendZC    bool
 	Setup       ring.SetupMode
+	ParkAll     bool // every op goes through the pending list
 }
 
 // NewWithOptions is New with fallbacks forced.
 func NewWithOptions(cfg backend.Config, o Options) (*Backend, error) {
-	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noSendZC: o.NoSendZC, setup: o.Setup})
+	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noSendZC: o.NoSendZC, setup: o.Setup, parkAll: o.ParkAll})
 }
 
 // Inflight is the number of ops without their final completion.

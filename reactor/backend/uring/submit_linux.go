@@ -261,7 +261,7 @@ func (b *Backend) getSQE() *ring.SQE {
 // push gives op an SQE, or appends it to the pending list (keeping submission
 // order) when none is free.
 func (b *Backend) push(op *backend.Op) {
-	if b.pendHead == nil {
+	if b.pendHead == nil && !b.parkAll {
 		if s := b.getSQE(); s != nil {
 			b.prep(s, op)
 			return

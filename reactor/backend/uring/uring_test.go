@@ -38,6 +38,9 @@ var variants = []struct {
 	{"no_multishot", uringbe.Options{NoMultishot: true}},
 	// Kernel without buffer rings, multishot or send_zc: backend-owned pool.
 	{"no_bufring", uringbe.Options{NoMultishot: true, NoBufRing: true, NoSendZC: true}},
+	// Every op parked on the pending list first (as when the kernel refuses
+	// more submissions), emulation on.
+	{"parked", uringbe.Options{ParkAll: true, NoMultishot: true}},
 	// Older task-run mode.
 	{"coop_taskrun", uringbe.Options{Setup: ring.SetupCoopTaskrun}},
 }
