@@ -1,6 +1,7 @@
 package clock_test
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -171,4 +172,79 @@ func TestFakeNestedAdvanceNeverMovesBack(t *testing.T) {
 	f.Advance(2 * time.Second)
 	require.Equal(t, []time.Duration{3 * time.Second, 6 * time.Second}, saw)
 	require.Equal(t, start.Add(6*time.Second), f.Now())
+}
+
+// TestFakeStorm drives a Fake with calls that schedule, cancel and reset other
+// calls at random delays (zero included) while the test advances by random
+// amounts, and checks the invariants: calls run in (deadline, scheduling)
+// order, never early, with Now at their deadline unless they were scheduled
+// for "now" during a turn, and Advance leaves nothing due behind except such
+// fresh calls.
+func TestFakeStorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	f := clock.NewFake()
+	type rec struct {
+		when  time.Time
+		seq   int
+		fresh bool // scheduled with a deadline at or before Now, inside a call
+	}
+	seq, ran, scheduled := 0, 0, 0
+	var lastWhen time.Time
+	lastSeq := 0
+	live := map[int]clock.Call{}
+	recs := map[int]*rec{}
+	var sched func(d time.Duration, inCall bool)
+	sched = func(d time.Duration, inCall bool) {
+		seq++
+		scheduled++
+		id := seq
+		r := &rec{when: f.Now().Add(d), seq: seq, fresh: inCall && d == 0}
+		recs[id] = r
+		live[id] = f.CallLater(d, func() {
+			delete(live, id)
+			ran++
+			now := f.Now()
+			require.False(t, r.when.After(now), "never early")
+			if !r.fresh {
+				require.Equal(t, r.when, now, "Now is the deadline")
+			}
+			if r.when.Equal(lastWhen) {
+				require.Greater(t, r.seq, lastSeq, "ties in scheduling order")
+			} else {
+				require.True(t, r.when.After(lastWhen), "deadline order")
+			}
+			lastWhen, lastSeq = r.when, r.seq
+			if scheduled < 20_000 {
+				for range rng.IntN(4) {
+					var d time.Duration
+					if rng.IntN(5) > 0 {
+						d = time.Duration(rng.IntN(50)) * time.Millisecond
+					}
+					sched(d, true)
+				}
+			}
+			if rng.IntN(6) == 0 {
+				for oid, c := range live {
+					require.True(t, c.Cancel())
+					delete(live, oid)
+					break
+				}
+			}
+		})
+	}
+	for range 200 {
+		sched(time.Duration(rng.IntN(50))*time.Millisecond, false)
+	}
+	for step := 0; f.Len() > 0; step++ {
+		require.Less(t, step, 100_000, "bounded")
+		f.Advance(time.Duration(rng.IntN(30)) * time.Millisecond)
+		require.Equal(t, len(live), f.Len())
+		// Anything still due must be a fresh call from the last turn.
+		for id := range live {
+			if r := recs[id]; !r.when.After(f.Now()) {
+				require.True(t, r.fresh, "a due call was left behind")
+			}
+		}
+	}
+	require.Greater(t, ran, 5000)
 }
