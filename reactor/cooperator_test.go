@@ -294,3 +294,30 @@ func BenchmarkCooperatorStep(b *testing.B) {
 	_, steps := c.Stats()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
 }
+
+// Two long jobs share the loop: each tick runs one step of each in turn.
+func ExampleCooperator() {
+	clk := clock.NewFake()
+	coop := NewCooperator(clk)
+	coop.MaxSteps = 2 // tiny ticks, to show the interleaving
+	job := func(name string, n int) func() bool {
+		i := 0
+		return func() bool {
+			i++
+			fmt.Println(name, i)
+			return i < n
+		}
+	}
+	coop.Cooperate(job("index", 3))
+	coop.Cooperate(job("compact", 2)).WhenDone(func(err error) { fmt.Println("compact done:", err) })
+	for coop.Len() > 0 {
+		clk.Advance(0) // one loop turn
+	}
+	// Output:
+	// index 1
+	// compact 1
+	// index 2
+	// compact 2
+	// compact done: <nil>
+	// index 3
+}

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -229,4 +230,36 @@ func BenchmarkLoopingCallTick(b *testing.B) {
 	for b.Loop() {
 		clk.Advance(time.Millisecond)
 	}
+}
+
+// A heartbeat every 10 seconds, driven here by a fake clock; on a Loop, pass
+// the loop as the clock.
+func ExampleLoopingCall() {
+	clk := clock.NewFake()
+	start := clk.Now()
+	beat := NewLoopingCall(clk, func() { fmt.Println("beat at", clk.Now().Sub(start)) })
+	if err := beat.Start(10*time.Second, true); err != nil {
+		fmt.Println(err)
+	}
+	clk.Advance(25 * time.Second)
+	beat.Stop()
+	clk.Advance(time.Minute)
+	// Output:
+	// beat at 0s
+	// beat at 10s
+	// beat at 20s
+}
+
+// With a count, the function learns how many intervals passed: more than one
+// when the loop was too busy to call it on time.
+func ExampleNewLoopingCallWithCount() {
+	clk := clock.NewFake()
+	lc := NewLoopingCallWithCount(clk, func(n int) { fmt.Println("intervals:", n) })
+	_ = lc.Start(time.Second, false)
+	clk.Advance(time.Second)
+	clk.Jump(3 * time.Second) // the loop stalled for 3 s
+	clk.Advance(0)
+	// Output:
+	// intervals: 1
+	// intervals: 3
 }
