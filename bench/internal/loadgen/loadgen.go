@@ -140,17 +140,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	mStart := start.Add(cfg.Warmup)
 	end := mStart.Add(cfg.Duration)
 	grace := end.Add(2 * time.Second)
-	var timers []*time.Timer
+	var measureT *time.Timer
 	if cfg.OnMeasure != nil {
-		timers = append(timers, time.AfterFunc(cfg.Warmup, cfg.OnMeasure))
+		measureT = time.AfterFunc(cfg.Warmup, cfg.OnMeasure)
 	}
 	endCh := make(chan struct{})
-	timers = append(timers, time.AfterFunc(cfg.Warmup+cfg.Duration, func() {
+	endT := time.AfterFunc(cfg.Warmup+cfg.Duration, func() {
 		if cfg.OnEnd != nil {
 			cfg.OnEnd()
 		}
 		close(endCh)
-	}))
+	})
 	stop := context.AfterFunc(ctx, func() {
 		for _, c := range conns {
 			_ = c.SetDeadline(time.Now())
@@ -185,21 +185,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Errors = errCount.Load()
 	res.Window = cfg.Duration
-	if finished.Before(end) { // stopped early by MaxRequests or ctx
-		res.Window = finished.Sub(mStart)
-		if res.Window < 0 {
-			res.Window = 0
+	if finished.Before(end) { // stopped early by MaxRequests, ctx or errors
+		res.Window = max(finished.Sub(mStart), 0)
+	}
+	// OnMeasure and OnEnd are called exactly once each, in order, before Run
+	// returns.
+	if measureT != nil && measureT.Stop() {
+		cfg.OnMeasure()
+	}
+	if endT.Stop() {
+		if cfg.OnEnd != nil {
+			cfg.OnEnd()
 		}
-		for _, t := range timers {
-			t.Stop()
-		}
-		select {
-		case <-endCh:
-		default:
-			if cfg.OnEnd != nil {
-				cfg.OnEnd()
-			}
-		}
+	} else {
+		<-endCh
 	}
 	return res, nil
 }
