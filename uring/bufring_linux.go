@@ -33,7 +33,6 @@ type BufRing struct {
 
 	slots []bufRingEntry
 	tail  uint16 // published tail (ours)
-	added uint16 // entries written past tail, not yet published
 	open  bool
 }
 

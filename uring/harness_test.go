@@ -120,21 +120,6 @@ func collect(t testing.TB, r testRing, n int, timeout time.Duration) []uring.CQE
 	return out
 }
 
-// collectUntilFinal reaps completions of request ud until its final one (no
-// CQEFMore), returning them all; other user data fails the test.
-func collectUntilFinal(t testing.TB, r testRing, ud uint64, timeout time.Duration) []uring.CQE {
-	t.Helper()
-	var out []uring.CQE
-	for {
-		c := collect(t, r, 1, timeout)[0]
-		require.Equal(t, ud, c.UserData)
-		out = append(out, c)
-		if !c.More() {
-			return out
-		}
-	}
-}
-
 func byUD(cqes []uring.CQE) map[uint64]uring.CQE {
 	m := make(map[uint64]uring.CQE, len(cqes))
 	for _, c := range cqes {
