@@ -15,3 +15,7 @@ func UAPISizes() []uintptr { return uapiSizes() }
 
 // EINTRCount is how many interrupted io_uring_enter calls r retried.
 func EINTRCount(r *Ring) uint64 { return r.eintr }
+
+// CQOverflowFlagged reports whether the kernel flagged overflowed CQEs
+// (IORING_SQ_CQ_OVERFLOW) that a GETEVENTS enter will flush.
+func CQOverflowFlagged(r *Ring) bool { return *r.sqFlags&sqCQOverflow != 0 }

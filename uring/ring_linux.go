@@ -243,9 +243,10 @@ func (r *Ring) unmap() {
 }
 
 // Close unmaps the rings and closes the ring descriptor; the kernel then
-// cancels whatever is still in flight. Memory handed to requests still in
-// flight must stay valid until Close returns. Close is idempotent; afterwards
-// every method returns ErrClosed (or nil/0).
+// cancels whatever is still in flight, in the background. Close does not wait
+// for that: cancel requests and reap their final completions first, since
+// memory a request names must stay valid until its final CQE. Close is
+// idempotent; afterwards every method returns ErrClosed (or nil/0).
 func (r *Ring) Close() error {
 	if r.closed {
 		return nil
@@ -262,7 +263,7 @@ func (r *Ring) Fd() int { return r.fd }
 // New. Goroutine-safe.
 func (r *Ring) Features() Features { return r.features }
 
-// SQEntries and CQEntries are the queue sizes the kernel granted.
+// SQEntries is the submission queue size the kernel granted.
 func (r *Ring) SQEntries() uint32 { return r.sqEntries }
 
 // CQEntries is the completion queue size the kernel granted.

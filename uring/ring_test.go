@@ -223,3 +223,34 @@ func TestZeroAllocSubmitReap(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// TestCQOverflowNoDrop completes 16 nops into a 4-entry CQ without reaping:
+// the kernel keeps the extra CQEs (IORING_FEAT_NODROP) and flags the overflow;
+// reaping and submitting again flushes them, and none is lost.
+func TestCQOverflowNoDrop(t *testing.T) {
+	r := newRing(t, uring.Options{Entries: 2, CQEntries: 4, Setup: uring.SetupCoopTaskrun})
+	for i := 0; i < 16; i++ {
+		s, err := r.AcquireSQE()
+		require.NoError(t, err)
+		s.PrepNop()
+		s.UserData = uint64(i)
+	}
+	_, err := r.Submit()
+	require.NoError(t, err)
+	require.Equal(t, uint32(4), r.CQReady())
+	require.True(t, uring.CQOverflowFlagged(r))
+	require.True(t, r.NeedsEnter())
+	seen := map[uint64]bool{}
+	out := make([]uring.CQE, 3)
+	for i := 0; i < 100 && len(seen) < 16; i++ {
+		for _, c := range out[:r.Reap(out)] {
+			require.False(t, seen[c.UserData])
+			seen[c.UserData] = true
+		}
+		_, err := r.Submit() // enters with GETEVENTS while the overflow flag is set
+		require.NoError(t, err)
+	}
+	require.Len(t, seen, 16)
+	require.False(t, uring.CQOverflowFlagged(r))
+	require.Zero(t, r.Overflowed())
+}
