@@ -204,8 +204,8 @@ func TestBeforeShutdownTriggerDelays(t *testing.T) {
 		id := l.AddTrigger(reactor.Shutdown, reactor.After, func() { seq = append(seq, "removed") })
 		require.True(t, l.RemoveSystemEventTrigger(id))
 		require.False(t, l.RemoveSystemEventTrigger(id))
-		l.Stop()
-		_ = l.Run(context.Background())
+		require.NoError(t, l.Call(l.Stop))
+		require.NoError(t, l.Run(context.Background()))
 		require.Equal(t, []string{"before-start", "before-done", "during"}, seq)
 	})
 }

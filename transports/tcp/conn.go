@@ -281,6 +281,25 @@ func (c *Conn) startSend() {
 	c.sendOn = true
 }
 
+func (c *Conn) sendDone(comp *backend.Completion) {
+	c.sendOn = false
+	if c.closing {
+		c.maybeClose()
+		return
+	}
+	if comp.Res < 0 {
+		switch err := comp.Err(); err {
+		case syscall.EINTR, syscall.EAGAIN:
+			c.startSend()
+		default:
+			c.teardown(transports.Lost(os.NewSyscallError("send", err)), false)
+		}
+		return
+	}
+	c.sent(int(comp.Res))
+	c.startSend()
+}
+
 // zeroCopyMin is the size from which an owned buffer goes out with SEND_ZC;
 // below it a copying send is cheaper.
 const zeroCopyMin = 16 << 10

@@ -1,0 +1,30 @@
+// Command http is an HTTP/1.1 server on gyre answering "Hello, World!" at /.
+//
+//	go run ./examples/http -addr 127.0.0.1:8080 [-backend auto|uring|epoll]
+//
+// Try it with curl, wrk, ab -k or h2load --h1. It serves until SIGINT or
+// SIGTERM, then stops cleanly and exits 0.
+package main
+
+import (
+	"github.com/gyre-io/gyre/examples/internal/serve"
+	"github.com/gyre-io/gyre/protocols/http"
+	"github.com/gyre-io/gyre/reactor"
+	"github.com/gyre-io/gyre/transports"
+)
+
+var hello = []byte("Hello, World!")
+
+func main() {
+	serve.Main("http", "127.0.0.1:8080", func(*reactor.Loop) transports.Factory {
+		return http.NewFactory(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Path != "/" {
+				w.WriteHeader(404)
+				_, _ = w.Write([]byte("not found\n"))
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write(hello)
+		}), http.Options{})
+	})
+}
