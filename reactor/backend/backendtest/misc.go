@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,9 @@ func miscScenarios() []scenario {
 		{name: "cancel_fd", fn: testCancelFd},
 		{name: "cancel_same_batch", fn: testCancelSameBatch},
 		{name: "mixed_load_one_final_each", fn: testMixedLoad},
+		{name: "fd_reuse_after_close_op", fn: func(h *harness) { testFdReuse(h, true) }},
+		{name: "fd_reuse_after_direct_close", fn: func(h *harness) { testFdReuse(h, false) }},
+		{name: "wake_storm", fn: testWakeStorm},
 	}
 }
 
@@ -169,4 +173,85 @@ func testMixedLoad(h *harness) {
 		last, _ := h.final(c)
 		require.Contains(h.t, []int32{0, eNOENT, eALREADY}, last.Res)
 	}
+}
+
+// A descriptor that had ops waiting on it is closed (through KindClose, or
+// directly by the caller after cancelling them) and its number is reused at
+// once: ops on the new descriptor must work, and nothing meant for the old one
+// may reach them.
+func testFdReuse(h *harness, closeOp bool) {
+	for round := 0; round < 3; round++ {
+		a, b := h.socketpair()
+		ln, _ := h.listener()
+		recv := h.submit(&backend.Op{Kind: backend.KindRecv, Fd: int32(a), Buf: make([]byte, 8)})
+		acc := h.submit(&backend.Op{Kind: backend.KindAccept, Fd: int32(ln), Multishot: true})
+		h.settle()
+		for _, fd := range []int{a, ln} {
+			h.expectRes(h.submit(&backend.Op{Kind: backend.KindCancelFd, Fd: int32(fd)}), 1)
+		}
+		h.expectRes(recv, eCANCELED)
+		h.expectRes(acc, eCANCELED)
+		for _, fd := range []int{a, b, ln} {
+			if closeOp {
+				h.untrack(fd)
+				h.expectRes(h.submit(&backend.Op{Kind: backend.KindClose, Fd: int32(fd)}), 0)
+			} else {
+				h.closeNow(fd)
+			}
+		}
+		// The lowest free numbers are reused: the new listener and pair take
+		// the old numbers, in some order.
+		ln2, port2 := h.listener()
+		c, d := h.socketpair()
+		buf := make([]byte, 8)
+		recv = h.submit(&backend.Op{Kind: backend.KindRecv, Fd: int32(c), Buf: buf})
+		acc = h.submit(&backend.Op{Kind: backend.KindAccept, Fd: int32(ln2)})
+		h.settle()
+		require.False(h.t, h.pending(recv), "recv on a reused descriptor completed with no data")
+		require.False(h.t, h.pending(acc), "accept on a reused descriptor completed with no client")
+		h.writeAll(d, []byte("new"))
+		h.expectRes(recv, 3)
+		require.Equal(h.t, "new", string(buf[:3]))
+		h.dial(port2)
+		last, _ := h.final(acc)
+		checkAccepted(h, last.Res)
+	}
+}
+
+// Many goroutines hammer Wake while the loop waits; every Wait(-1) returns and
+// a Wake after the storm still wakes the next Wait.
+func testWakeStorm(h *harness) {
+	safety := h.submit(&backend.Op{Kind: backend.KindTimeout, Timeout: waitLimit})
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000 && !stop.Load(); i++ {
+				if err := h.b.Wake(); err != nil {
+					h.t.Errorf("Wake: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		default:
+			h.wait(10 * time.Millisecond)
+			require.False(h.t, h.pending(safety), "storm outlived the safety timeout")
+		}
+	}
+	stop.Store(true)
+	require.NoError(h.t, h.b.Wake())
+	h.wait(-1)
+	require.False(h.t, h.pending(safety), "a Wake after the storm did not wake Wait")
+	cancel := h.submit(&backend.Op{Kind: backend.KindCancel, Target: safety})
+	h.expectRes(safety, eCANCELED)
+	h.expectRes(cancel, 0)
 }

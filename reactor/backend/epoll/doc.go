@@ -21,7 +21,10 @@
 //
 // Descriptors stay the caller's: the backend closes one only for KindClose.
 // Sockets must be non-blocking (accept returns non-blocking sockets); pipes
-// and files may be blocking, since read and write use RWF_NOWAIT. A descriptor
-// the caller closes itself, outside KindClose, while ops wait on it leaves
-// those ops stranded until cancelled; close through the backend.
+// and files may be blocking, since read and write use RWF_NOWAIT. Closing a
+// descriptor directly rather than with KindClose is safe once nothing waits on
+// it: when an op has to wait on an idle descriptor the backend re-arms it with
+// epoll_ctl(MOD), which also notices a closed (and perhaps reused) number and
+// registers the new file. That is one extra system call per wait from idle;
+// ops that stay parked (multishot recv and accept) do not pay it.
 package epoll

@@ -41,6 +41,7 @@ type Backend struct {
 	pfd  [1]unix.PollFd
 	ts   unix.Timespec
 	peek [1]byte
+	ev   unix.EpollEvent
 	evb  [8]byte
 
 	noPwait2 bool
@@ -59,6 +60,7 @@ var _ backend.Backend = (*Backend)(nil)
 // New creates an epoll backend sized by cfg (zero fields take the defaults of
 // backend.Config.WithDefaults). Entries sizes the epoll event batch; CQEntries
 // is ignored; BufferCount×BufferSize bytes are mapped for provided buffers.
+// Call it on the goroutine that will use the backend.
 func New(cfg backend.Config) (*Backend, error) {
 	cfg = cfg.WithDefaults()
 	p, err := newPool(cfg.BufferCount, cfg.BufferSize)

@@ -40,6 +40,9 @@ func (st *fdState) list(d direction) *opList {
 	return &st.poll
 }
 
+// epollEvents is the interest set of every registered descriptor.
+const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+
 var parkBit = [...]uint32{dirRd: stParkRd, dirWr: stParkWr, dirPoll: stParkPoll}
 
 // start1 starts one submitted op: run it now, or park it behind earlier ops of
@@ -69,14 +72,24 @@ func (b *Backend) start1(op *backend.Op) {
 // epoll on first need.
 func (b *Backend) park(op *backend.Op, d direction) {
 	st := b.fdState(op.Fd)
-	if !st.registered {
-		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-			Fd:     op.Fd, Pad: st.gen,
+	if st.registered && st.empty() {
+		// Nothing was waiting on fd, so the caller may have closed it (and the
+		// number been reused) without KindClose, which silently drops it from
+		// the epoll set. Re-arm it, which also proves it is still there.
+		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: st.gen}
+		if unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, int(op.Fd), &b.ev) != nil {
+			st.registered = false
+			st.noNowait = false
 		}
-		err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, int(op.Fd), &ev)
+	}
+	if !st.registered {
+		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: st.gen}
+		err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, int(op.Fd), &b.ev)
+		if err == unix.EEXIST { // registered under an older generation
+			err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, int(op.Fd), &b.ev)
+		}
 		switch err {
-		case nil, unix.EEXIST:
+		case nil:
 			st.registered = true
 		case unix.EPERM:
 			// A regular file or similar: always "ready", cannot be polled.
