@@ -63,6 +63,8 @@ type Backend struct {
 	synth []backend.Completion
 
 	cqes     []ring.CQE
+	iovArena []unix.Iovec // iovecs of SQEs not yet taken by the kernel
+	iovUsed  int
 	inflight int // ops accepted by Submit without their final completion yet
 
 	efd       int
@@ -102,12 +104,13 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{
-		r:     r,
-		cfg:   cfg,
-		track: make(map[backend.Token]*backend.Op, 64),
-		synth: make([]backend.Completion, 0, 64),
-		cqes:  make([]ring.CQE, 128),
-		efd:   -1,
+		r:        r,
+		cfg:      cfg,
+		track:    make(map[backend.Token]*backend.Op, 64),
+		synth:    make([]backend.Completion, 0, 64),
+		cqes:     make([]ring.CQE, 128),
+		iovArena: make([]unix.Iovec, iovArenaLen),
+		efd:      -1,
 	}
 	binary.LittleEndian.PutUint64(b.wakeOne[:], 1)
 	if f.BufRing && !o.noBufRing {

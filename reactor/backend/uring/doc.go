@@ -23,8 +23,13 @@
 //     FlagMore, then a final FlagNotif completion). Without it, or when the
 //     socket does not support zero copy (EOPNOTSUPP, e.g. AF_UNIX), the op is
 //     redone as a copying send followed by a synthetic FlagNotif completion.
-//   - Sendv, SendMsg and RecvMsg point the kernel at Op.Sys.Msg and Op.Sys.Iov,
-//     which live in the Op and so stay put while it is in flight.
+//   - Sendv, SendMsg and RecvMsg point the kernel at Op.Sys.Msg, which lives in
+//     the Op and so stays put while it is in flight (recvmsg writes the name
+//     length and flags back into it). Their iovec arrays come from a backend
+//     arena reused once the kernel has taken the SQEs: the kernel copies them at
+//     submission (IORING_FEAT_SUBMIT_STABLE), so callers may rebuild an Op from
+//     scratch each time without allocating. Op.Sys.Iov is used only for an op
+//     with more iovecs than the arena holds.
 //   - KindTimeout is IORING_OP_TIMEOUT on Op.Sys.Ts; KindCancelFd is
 //     ASYNC_CANCEL with CANCEL_FD|CANCEL_ALL.
 //

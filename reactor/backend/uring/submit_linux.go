@@ -69,18 +69,6 @@ func (b *Backend) Submit(op *backend.Op) error {
 		} else {
 			b.trackOp(op, 0) // to catch EOPNOTSUPP
 		}
-	case backend.KindSendv:
-		setIov(op, op.Bufs, nil)
-		op.Sys.Msg = unix.Msghdr{}
-		setMsgIov(op)
-	case backend.KindSendMsg:
-		setIov(op, op.Bufs, op.Buf)
-		op.Sys.Msg = unix.Msghdr{}
-		if op.AddrLen > 0 {
-			op.Sys.Msg.Name = (*byte)(unsafe.Pointer(op.Addr))
-			op.Sys.Msg.Namelen = op.AddrLen
-		}
-		setMsgIov(op)
 	case backend.KindRecvMsg:
 		b.trackOp(op, stRecvMsg)
 		if op.BufferSelect && b.pool != nil {
@@ -91,7 +79,6 @@ func (b *Backend) Submit(op *backend.Op) error {
 			b.push(op)
 			return nil
 		}
-		b.setRecvMsg(op, nil)
 	case backend.KindTimeout:
 		op.Sys.Ts = unix.NsecToTimespec(int64(max(op.Timeout, 0)))
 	case backend.KindCancel:
@@ -185,9 +172,6 @@ func (b *Backend) takePoolBuf(op *backend.Op) bool {
 		b.trackOp(op, 0)
 	}
 	setPoolID(op, id)
-	if op.Kind == backend.KindRecvMsg {
-		b.setRecvMsg(op, b.pool.buf(id))
-	}
 	return true
 }
 
@@ -197,17 +181,33 @@ func (b *Backend) finishSynth(c backend.Completion) {
 	b.inflight--
 }
 
-// setIov points op.Sys.Iov at bufs (or at one, when bufs is empty), reusing
-// its backing array.
-func setIov(op *backend.Op, bufs [][]byte, one []byte) {
-	iov := op.Sys.Iov[:0]
-	if len(bufs) == 0 && one != nil {
-		iov = append(iov, iovec(one))
+// iovArenaLen is the number of iovecs in the per-submission arena; more than
+// IOV_MAX (1024) is never useful.
+const iovArenaLen = 1024
+
+// iovecs returns room for n iovecs that must stay valid until the SQE about to
+// be prepared is handed to the kernel. The kernel copies msghdrs and their
+// iovec arrays when it takes the SQE (IORING_FEAT_SUBMIT_STABLE), so the room
+// comes from an arena reused once the SQ has been drained; an op that does not
+// fit even then gets op.Sys.Iov. Call it before taking the SQE.
+func (b *Backend) iovecs(op *backend.Op, n int) []unix.Iovec {
+	if b.r.Pending() == 0 {
+		b.iovUsed = 0
 	}
-	for _, p := range bufs {
-		iov = append(iov, iovec(p))
+	if b.iovUsed+n > len(b.iovArena) && n <= len(b.iovArena) {
+		if _, err := b.r.Submit(); err == nil && b.r.Pending() == 0 {
+			b.iovUsed = 0
+		}
 	}
-	op.Sys.Iov = iov
+	if b.iovUsed+n <= len(b.iovArena) {
+		v := b.iovArena[b.iovUsed : b.iovUsed+n : b.iovUsed+n]
+		b.iovUsed += n
+		return v
+	}
+	if cap(op.Sys.Iov) < n {
+		op.Sys.Iov = make([]unix.Iovec, n)
+	}
+	return op.Sys.Iov[:n]
 }
 
 func iovec(p []byte) unix.Iovec {
@@ -219,31 +219,49 @@ func iovec(p []byte) unix.Iovec {
 	return v
 }
 
-func setMsgIov(op *backend.Op) {
-	if len(op.Sys.Iov) > 0 {
-		op.Sys.Msg.Iov = &op.Sys.Iov[0]
-		op.Sys.Msg.SetIovlen(len(op.Sys.Iov))
+// buildMsg fills op.Sys.Msg (and its iovecs) for sendmsg and recvmsg ops. A
+// recvmsg reads into op.Buf, its pool buffer, or (with a buffer ring) a buffer
+// the kernel selects, up to BufferSize bytes.
+func (b *Backend) buildMsg(op *backend.Op) {
+	m := &op.Sys.Msg
+	*m = unix.Msghdr{}
+	var iov []unix.Iovec
+	switch op.Kind {
+	case backend.KindSendv, backend.KindSendMsg:
+		if op.Kind == backend.KindSendMsg && op.AddrLen > 0 {
+			m.Name = (*byte)(unsafe.Pointer(op.Addr))
+			m.Namelen = op.AddrLen
+		}
+		switch {
+		case len(op.Bufs) > 0:
+			iov = b.iovecs(op, len(op.Bufs))
+			for i, p := range op.Bufs {
+				iov[i] = iovec(p)
+			}
+		case op.Kind == backend.KindSendMsg:
+			iov = b.iovecs(op, 1)
+			iov[0] = iovec(op.Buf)
+		}
+	case backend.KindRecvMsg:
+		if op.Addr != nil {
+			m.Name = (*byte)(unsafe.Pointer(op.Addr))
+			m.Namelen = unix.SizeofSockaddrAny
+		}
+		iov = b.iovecs(op, 1)
+		switch {
+		case op.Sys.State&stPool != 0:
+			iov[0] = iovec(b.pool.buf(poolID(op)))
+		case op.BufferSelect:
+			iov[0] = unix.Iovec{}
+			iov[0].SetLen(b.cfg.BufferSize)
+		default:
+			iov[0] = iovec(op.Buf)
+		}
 	}
-}
-
-// setRecvMsg builds the msghdr of a recvmsg into op.Buf, into poolBuf, or (with
-// a buffer ring) into a buffer the kernel selects.
-func (b *Backend) setRecvMsg(op *backend.Op, poolBuf []byte) {
-	op.Sys.Msg = unix.Msghdr{}
-	if op.Addr != nil {
-		op.Sys.Msg.Name = (*byte)(unsafe.Pointer(op.Addr))
-		op.Sys.Msg.Namelen = unix.SizeofSockaddrAny
+	if len(iov) > 0 {
+		m.Iov = &iov[0]
+		m.SetIovlen(len(iov))
 	}
-	switch {
-	case poolBuf != nil:
-		setIov(op, nil, poolBuf)
-	case op.BufferSelect:
-		op.Sys.Iov = append(op.Sys.Iov[:0], unix.Iovec{})
-		op.Sys.Iov[0].SetLen(b.cfg.BufferSize)
-	default:
-		op.Sys.Iov = append(op.Sys.Iov[:0], iovec(op.Buf))
-	}
-	setMsgIov(op)
 }
 
 // getSQE returns a free SQE, submitting queued ones once if the queue is full;
@@ -261,11 +279,8 @@ func (b *Backend) getSQE() *ring.SQE {
 // push gives op an SQE, or appends it to the pending list (keeping submission
 // order) when none is free.
 func (b *Backend) push(op *backend.Op) {
-	if b.pendHead == nil && !b.parkAll {
-		if s := b.getSQE(); s != nil {
-			b.prep(s, op)
-			return
-		}
+	if b.pendHead == nil && !b.parkAll && b.issue(op) {
+		return
 	}
 	op.Sys.Next = nil
 	if b.pendTail == nil {
@@ -282,18 +297,31 @@ func (b *Backend) flushPending() {
 		b.armWake()
 	}
 	for b.pendHead != nil {
-		s := b.getSQE()
-		if s == nil {
+		op := b.pendHead
+		if !b.issue(op) {
 			return
 		}
-		op := b.pendHead
 		b.pendHead = op.Sys.Next
 		if b.pendHead == nil {
 			b.pendTail = nil
 		}
 		op.Sys.Next = nil
-		b.prep(s, op)
 	}
+}
+
+// issue builds op's message header if it has one, takes an SQE and prepares
+// it; false when the SQ is full and the kernel takes nothing.
+func (b *Backend) issue(op *backend.Op) bool {
+	switch op.Kind {
+	case backend.KindSendv, backend.KindSendMsg, backend.KindRecvMsg:
+		b.buildMsg(op)
+	}
+	s := b.getSQE()
+	if s == nil {
+		return false
+	}
+	b.prep(s, op)
+	return true
 }
 
 // prep fills s for op.
