@@ -321,3 +321,32 @@ func ExampleCooperator() {
 	// compact done: <nil>
 	// index 3
 }
+
+func TestCooperatorShortStepsBatchClockReads(t *testing.T) {
+	clk := clock.NewFake()
+	c := NewCooperator(clk)
+	c.Slice = 10 * time.Millisecond
+	n := 0
+	c.Cooperate(func() bool {
+		n++
+		clk.Jump(10 * time.Microsecond) // short steps: 1000 fill the slice
+		return true
+	})
+	clk.Advance(0)
+	require.GreaterOrEqual(t, n, 1000, "the slice is used")
+	require.LessOrEqual(t, n, 1000+maxBatch, "overrun bounded by one batch")
+
+	// A long step after short ones resets the batching.
+	n = 0
+	long := false
+	c.Cooperate(func() bool {
+		if long {
+			clk.Jump(20 * time.Millisecond)
+		}
+		return true
+	})
+	long = true
+	clk.Advance(0)
+	require.LessOrEqual(t, n, 2, "the first long step ends the tick")
+	c.Stop()
+}
