@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gyre-io/gyre/bench/internal/harness"
+)
+
+// plan is what one compare run does.
+type plan struct {
+	reps             int
+	warmup, duration time.Duration
+	workloads        []harness.Workload
+	loopsWorkloads   []harness.Workload // 1 vs 2 loops section (full run only)
+}
+
+func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, haveRB bool) plan {
+	p := plan{reps: 5, warmup: time.Second, duration: 3 * time.Second}
+	if quick {
+		p = plan{reps: 3, warmup: 300 * time.Millisecond, duration: time.Second}
+	}
+	if reps > 0 {
+		p.reps = reps
+	}
+	if warmup > 0 {
+		p.warmup = warmup
+	}
+	if duration > 0 {
+		p.duration = duration
+	}
+	echo50 := harness.Workload{Name: "echo 64 B × 50 conns", Proto: "echo", Tool: "load", Conns: 50, Size: 64, Depth: 1}
+	ping16 := harness.Workload{Name: "RESP PING pipelined 16 × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 16, Op: "ping"}
+	p.workloads = []harness.Workload{
+		echo50,
+		{Name: "echo 64 B × 1 conn ping-pong", Proto: "echo", Tool: "load", Conns: 1, Size: 64, Depth: 1},
+		ping16,
+		{Name: "RESP SET/GET 64 B × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 1, Op: "setget"},
+	}
+	if haveWrk {
+		p.workloads = append(p.workloads, harness.Workload{Name: "HTTP hello × 50 conns", Proto: "http", Tool: "wrk", Conns: 50})
+	}
+	if !haveWrk || !quick {
+		p.workloads = append(p.workloads, harness.Workload{Name: "HTTP hello × 50 conns (bench load)", Proto: "http", Tool: "load", Conns: 50, Depth: 1})
+	}
+	if haveRB && !quick {
+		n := int64(p.duration.Seconds() * 400000)
+		p.workloads = append(p.workloads,
+			harness.Workload{Name: "RESP PING_MBULK -P 16 × 50 conns", Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 16, Size: 64, RBTest: "ping_mbulk", RBRequests: max(n, 100000)},
+			harness.Workload{Name: "RESP SET 64 B × 50 conns", Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 1, Size: 64, RBTest: "set", RBRequests: max(n/5, 20000)},
+			harness.Workload{Name: "RESP GET 64 B × 50 conns", Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 1, Size: 64, RBTest: "get", RBRequests: max(n/5, 20000)},
+		)
+	}
+	if !quick {
+		p.loopsWorkloads = []harness.Workload{echo50, ping16}
+	}
+	return p
+}
+
+func systemsFor(loops int) []harness.System {
+	suffix := ""
+	if loops > 1 {
+		suffix = fmt.Sprintf("×%d", loops)
+	}
+	return []harness.System{
+		{Name: "gyre-uring" + suffix, Impl: "gyre-uring", Loops: loops},
+		{Name: "gyre-epoll" + suffix, Impl: "gyre-epoll", Loops: loops},
+		{Name: "net", Impl: "net", Loops: 1},
+		{Name: "gnet" + suffix, Impl: "gnet", Loops: loops},
+	}
+}
+
+// conditions is recorded beside the samples in the JSON file.
+type conditions struct {
+	Started      time.Time `json:"started"`
+	GoVersion    string    `json:"go_version"`
+	Kernel       string    `json:"kernel"`
+	CPUs         int       `json:"cpus"`
+	Quick        bool      `json:"quick"`
+	Reps         int       `json:"reps"`
+	WarmupS      float64   `json:"warmup_s"`
+	DurationS    float64   `json:"duration_s"`
+	ServerCPUs   string    `json:"server_cpus"`
+	ClientCPUs   string    `json:"client_cpus"`
+	Quota        string    `json:"quota,omitempty"`
+	Notes        []string  `json:"notes"`
+	MeasuredFrom string    `json:"server_cpu_source"`
+}
+
+func compareMain(args []string) int {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "short run (3 repetitions of 1 s; about two minutes)")
+	out := fs.String("out", "bench-out", "directory for samples.json and chart.svg")
+	reps := fs.Int("reps", 0, "repetitions (default 5, quick 3)")
+	dur := fs.Duration("duration", 0, "measured window per run (default 3s, quick 1s)")
+	warm := fs.Duration("warmup", 0, "warm-up per run (default 1s, quick 300ms)")
+	loops := fs.Int("loops", 1, "event loops for the gyre and gnet servers in the main matrix")
+	quota := fs.Float64("quota", 0, "cap each server at this many CPUs with a cgroup (e.g. 0.5); 0: no cap")
+	only := fs.String("only", "", "run only workloads whose name contains this (comma-separated)")
+	serverCPU := fs.String("server-cpu", "1", "CPU list the server is pinned to (taskset -c)")
+	clientCPU := fs.String("client-cpu", "0", "CPU list the client is pinned to (taskset -c)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench compare:", err)
+		return 1
+	}
+	_, werr := exec.LookPath("wrk")
+	_, rerr := exec.LookPath("redis-benchmark")
+	p := makePlan(*quick, *reps, *warm, *dur, werr == nil, rerr == nil)
+	if *only != "" {
+		keep := func(ws []harness.Workload) []harness.Workload {
+			var r []harness.Workload
+			for _, w := range ws {
+				for _, s := range strings.Split(*only, ",") {
+					if strings.Contains(w.Name, s) {
+						r = append(r, w)
+						break
+					}
+				}
+			}
+			return r
+		}
+		p.workloads, p.loopsWorkloads = keep(p.workloads), keep(p.loopsWorkloads)
+	}
+	ncpu := runtime.NumCPU()
+	cond := conditions{
+		Started: time.Now(), GoVersion: runtime.Version(), Kernel: kernel(), CPUs: ncpu, Quick: *quick,
+		Reps: p.reps, WarmupS: p.warmup.Seconds(), DurationS: p.duration.Seconds(),
+		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU,
+		MeasuredFrom: "utime+stime of the server process (/proc/PID/stat, all threads incl. io_uring workers) between the client's MEASURE start/end lines (wrk, redis-benchmark: over the whole client run)",
+	}
+	multiCPUs := "0-" + fmt.Sprint(ncpu-1)
+	if !harness.HaveTaskset() {
+		*serverCPU, *clientCPU, multiCPUs = "", "", ""
+		cond.ServerCPUs, cond.ClientCPUs = "", ""
+		cond.Notes = append(cond.Notes, "taskset not found: server and client run unpinned")
+	} else if ncpu < 2 {
+		*serverCPU, *clientCPU, multiCPUs = "", "", ""
+		cond.Notes = append(cond.Notes, "only one CPU: server and client share it (unpinned)")
+	}
+	if werr != nil {
+		cond.Notes = append(cond.Notes, "wrk not installed: HTTP driven by bench load only")
+	}
+	if rerr != nil {
+		cond.Notes = append(cond.Notes, "redis-benchmark not installed: RESP driven by bench load only")
+	} else if *quick {
+		cond.Notes = append(cond.Notes, "redis-benchmark runs are in the full run only (not -quick)")
+	}
+	var q *harness.Quota
+	section := "main"
+	if *loops > 1 {
+		section = fmt.Sprintf("main, %d loops", *loops)
+	}
+	if *quota > 0 {
+		q, err = harness.NewQuota(*quota)
+		if err != nil {
+			cond.Notes = append(cond.Notes, fmt.Sprintf("CPU quota %.2f skipped: %v", *quota, err))
+		} else {
+			defer q.Close()
+			cond.Quota = fmt.Sprintf("%.2f CPU (%s)", *quota, q.Kind())
+			section = fmt.Sprintf("%s, server quota %.2f CPU", section, *quota)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	opts := harness.Options{
+		Self: self, Reps: p.reps, Warmup: p.warmup, Duration: p.duration,
+		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU, MultiServerCPUs: multiCPUs,
+		Quota: q, Section: section, Progress: os.Stderr,
+	}
+	if *loops > 1 {
+		opts.ServerCPUs = multiCPUs
+		opts.ClientCPUs = ""
+		cond.Notes = append(cond.Notes, fmt.Sprintf("-loops %d: servers may use CPUs %s and the client is unpinned", *loops, multiCPUs))
+	}
+	fmt.Fprintf(os.Stderr, "bench compare: %d workloads × %d reps × 4 systems (+ %d loops workloads); server CPUs %q, client CPUs %q\n",
+		len(p.workloads), p.reps, len(p.loopsWorkloads), opts.ServerCPUs, opts.ClientCPUs)
+	samples := harness.RunMatrix(ctx, opts, p.workloads, systemsFor(*loops))
+	if len(p.loopsWorkloads) > 0 && ctx.Err() == nil {
+		lo := opts
+		lo.Section = "1 vs 2 loops"
+		lo.ClientCPUs = ""
+		lo.ServerCPUs = *serverCPU
+		cond.Notes = append(cond.Notes, fmt.Sprintf("1 vs 2 loops: ×2 systems and net use CPUs %s, gyre-uring (1 loop) CPU %s; the client is unpinned", multiCPUs, *serverCPU))
+		sys := []harness.System{
+			{Name: "gyre-uring", Impl: "gyre-uring", Loops: 1},
+			{Name: "gyre-uring×2", Impl: "gyre-uring", Loops: 2},
+			{Name: "gyre-epoll×2", Impl: "gyre-epoll", Loops: 2},
+			{Name: "net", Impl: "net", Loops: 2},
+			{Name: "gnet×2", Impl: "gnet", Loops: 2},
+		}
+		samples = append(samples, harness.RunMatrix(ctx, lo, p.loopsWorkloads, sys)...)
+	}
+	groups := harness.Summarize(samples)
+	fmt.Printf("# gyre bench compare (%s)\n\n", map[bool]string{true: "quick", false: "full"}[*quick])
+	fmt.Printf("Machine: %d CPUs, %s, %s. Shared and noisy: treat single runs with suspicion; a ratio is a finding only when every repetition is on one side of 1 over ≥5 interleaved repetitions (marked ✓).\n\n", ncpu, cond.Kernel, cond.GoVersion)
+	fmt.Printf("Conditions: %d repetitions, systems interleaved A B C D per repetition; warm-up %v, window %v; server pinned to CPU %q, client (bench load / wrk -t1 / redis-benchmark) to CPU %q. Server CPU/req = %s ÷ requests in the window. Ratios are per repetition against net (and gnet) of the same repetition: median [min–max].\n",
+		p.reps, p.warmup, p.duration, opts.ServerCPUs, opts.ClientCPUs, cond.MeasuredFrom)
+	for _, n := range cond.Notes {
+		fmt.Printf("\nNote: %s.", n)
+	}
+	fmt.Println()
+	harness.WriteMarkdown(os.Stdout, groups)
+	if err := writeOut(*out, cond, samples, groups); err != nil {
+		fmt.Fprintln(os.Stderr, "bench compare:", err)
+		return 1
+	}
+	fmt.Printf("\nSamples: %s, chart: %s\n", filepath.Join(*out, "samples.json"), filepath.Join(*out, "chart.svg"))
+	if ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+func writeOut(dir string, cond conditions, samples []harness.Sample, groups []harness.Group) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(struct {
+		Conditions conditions       `json:"conditions"`
+		Samples    []harness.Sample `json:"samples"`
+	}{cond, samples}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "samples.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "chart.svg"))
+	if err != nil {
+		return err
+	}
+	title := fmt.Sprintf("gyre vs net vs gnet — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
+	return errors.Join(harness.WriteSVG(f, title, groups), f.Close())
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "Linux"
+	}
+	return "Linux " + strings.TrimSpace(string(b))
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gyre-io/gyre/bench/internal/gnetsrv"
+	"github.com/gyre-io/gyre/bench/internal/gyresrv"
+	"github.com/gyre-io/gyre/bench/internal/netsrv"
+	"github.com/gyre-io/gyre/reactor"
+)
+
+// impls are the server implementations `serve -impl` knows.
+var impls = []string{"gyre-uring", "gyre-epoll", "net", "gnet"}
+
+// serve runs one server until ctx is done; ready gets the bound address.
+func serve(ctx context.Context, proto, impl, addr string, loops int, ready func(string)) error {
+	switch proto {
+	case "echo", "resp", "http":
+	default:
+		return fmt.Errorf("unknown -proto %q (want echo, resp or http)", proto)
+	}
+	readyAddr := func(a net.Addr) { ready(a.String()) }
+	switch impl {
+	case "gyre-uring":
+		return gyresrv.Serve(ctx, reactor.Uring, proto, addr, loops, readyAddr)
+	case "gyre-epoll":
+		return gyresrv.Serve(ctx, reactor.Epoll, proto, addr, loops, readyAddr)
+	case "net":
+		return netsrv.Serve(ctx, proto, addr, readyAddr)
+	case "gnet":
+		return gnetsrv.Serve(ctx, proto, addr, loops, func() { ready(addr) })
+	}
+	return fmt.Errorf("unknown -impl %q (want one of %v)", impl, impls)
+}
+
+func serveMain(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	proto := fs.String("proto", "echo", "protocol: echo, resp or http")
+	impl := fs.String("impl", "gyre-uring", "implementation: gyre-uring, gyre-epoll, net or gnet")
+	addr := fs.String("addr", "127.0.0.1:7000", "listen address HOST:PORT")
+	loops := fs.Int("loops", 1, "event loops (gyre: one ring each, SO_REUSEPORT listeners; gnet: event loops; net: ignored)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *loops < 1 {
+		fmt.Fprintln(os.Stderr, "bench serve: -loops must be at least 1")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := serve(ctx, *proto, *impl, *addr, *loops, func(a string) {
+		fmt.Printf("READY %s\n", a)
+		fmt.Fprintf(os.Stderr, "bench serve: %s %s listening on %s (loops %d)\n", *impl, *proto, a, *loops)
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
