@@ -101,8 +101,7 @@ func TestScheduleInsideCallWaitsForNextTurn(t *testing.T) {
 		tm.Schedule(t0, func() { order = append(order, "a-child") })
 	})
 	tm.Schedule(t0, func() { order = append(order, "b") })
-	var rescheduled clock.Call
-	rescheduled = tm.Schedule(t0.Add(time.Hour), func() { order = append(order, "reset") })
+	rescheduled := tm.Schedule(t0.Add(time.Hour), func() { order = append(order, "reset") })
 	tm.Schedule(t0, func() { rescheduled.Reset(0) }) // Reset during the turn: next turn too
 
 	require.Equal(t, 3, drain(tm, t0))
