@@ -53,7 +53,8 @@ type Options struct {
 	// MaxArgs is the largest argument count of a multibulk request
 	// (default DefaultMaxArgs).
 	MaxArgs int
-	// MaxInlineLen is the longest inline request or length line
+	// MaxInlineLen is the longest inline request line (counted up to its LF)
+	// and the longest "*<n>" or "$<len>" line (up to its CR)
 	// (default DefaultMaxInlineLen).
 	MaxInlineLen int
 	// MaxQueryBuffer bounds the bytes buffered for one unfinished request
