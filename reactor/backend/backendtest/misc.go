@@ -1,6 +1,8 @@
 package backendtest
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ func miscScenarios() []scenario {
 	return []scenario{
 		{name: "pipe_read_write", fn: testPipe},
 		{name: "pipe_blocking_read_does_not_block_wait", fn: testPipeBlocking},
+		{name: "file_read_write", fn: testFile},
 		{name: "poll", fn: testPoll},
 		{name: "poll_multishot", fn: testPollMultishot},
 		{name: "cancel_fd", fn: testCancelFd},
@@ -68,6 +71,30 @@ func testPipeBlocking(h *harness) {
 	write := h.submit(&backend.Op{Kind: backend.KindWrite, Fd: int32(w), Buf: []byte("late")})
 	h.expectRes(write, 4)
 	h.expectRes(read, 4)
+}
+
+// Regular files: read and write at the current offset, never parked.
+func testFile(h *harness) {
+	f, err := os.OpenFile(filepath.Join(h.t.TempDir(), "data"), os.O_RDWR|os.O_CREATE, 0o600)
+	require.NoError(h.t, err)
+	fd, err := unix.Dup(int(f.Fd())) // a descriptor of our own, not os.File's
+	require.NoError(h.t, err)
+	require.NoError(h.t, f.Close())
+	h.track(fd)
+	data := pattern(10000, 4)
+	h.expectRes(h.submit(&backend.Op{Kind: backend.KindWrite, Fd: int32(fd), Buf: data[:6000]}), 6000)
+	h.expectRes(h.submit(&backend.Op{Kind: backend.KindWrite, Fd: int32(fd), Buf: data[6000:]}), 4000)
+	_, err = unix.Seek(fd, 0, 0)
+	require.NoError(h.t, err)
+	buf := make([]byte, 20000)
+	got := 0
+	for got < len(data) {
+		c, _ := h.final(h.submit(&backend.Op{Kind: backend.KindRead, Fd: int32(fd), Buf: buf[got:]}))
+		require.Greater(h.t, c.Res, int32(0), "file read: %s", errText(c.Res))
+		got += int(c.Res)
+	}
+	require.Equal(h.t, data, buf[:got])
+	h.expectRes(h.submit(&backend.Op{Kind: backend.KindRead, Fd: int32(fd), Buf: buf}), 0) // EOF
 }
 
 func testPoll(h *harness) {

@@ -1,9 +1,15 @@
 package epoll_test
 
 import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/reactor/backend/backendtest"
@@ -19,3 +25,176 @@ func newEpoll(tb testing.TB, cfg backend.Config) backend.Backend {
 func TestConformance(t *testing.T) { backendtest.Run(t, newEpoll) }
 
 func BenchmarkEpoll(b *testing.B) { backendtest.Bench(b, newEpoll) }
+
+func TestNameAndFeatures(t *testing.T) {
+	b, err := epoll.New(backend.Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, "epoll", b.Name())
+	require.Equal(t, backend.Features{}, b.Features(), "epoll has no native features")
+}
+
+func TestBadConfig(t *testing.T) {
+	for _, cfg := range []backend.Config{
+		{BufferCount: 3},
+		{BufferCount: 1 << 16},
+		{BufferSize: -1},
+	} {
+		_, err := epoll.New(cfg)
+		require.ErrorIs(t, err, backend.ErrUnsupported, "%+v", cfg)
+	}
+}
+
+func TestSubmitRejectsMalformed(t *testing.T) {
+	b, err := epoll.New(backend.Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	for _, op := range []*backend.Op{
+		nil,
+		{Kind: backend.KindSend, Multishot: true},
+		{Kind: backend.KindRecv, Multishot: true}, // no BufferSelect
+		{Kind: backend.KindSend, BufferSelect: true},
+		{Kind: backend.KindConnect},                  // no Addr
+		{Kind: backend.KindTimeout, Multishot: true}, // no multishot timeouts
+	} {
+		require.ErrorIs(t, b.Submit(op), backend.ErrUnsupported, "%+v", op)
+	}
+	op := &backend.Op{Kind: backend.KindTimeout, Timeout: time.Hour}
+	require.NoError(t, b.Submit(op))
+	require.ErrorIs(t, b.Submit(op), backend.ErrUnsupported, "the same op twice while in flight")
+}
+
+// waitFor waits (bounded) until a completion for tok arrives and returns it.
+func waitFor(t *testing.T, b backend.Backend, tok backend.Token) backend.Completion {
+	t.Helper()
+	out := make([]backend.Completion, 16)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := b.Wait(out, 100*time.Millisecond)
+		require.NoError(t, err)
+		for _, c := range out[:n] {
+			if c.Token == tok {
+				return c
+			}
+		}
+	}
+	t.Fatalf("no completion for %#x", uint64(tok))
+	return backend.Completion{}
+}
+
+// Signals delivered to the thread blocked in epoll_pwait2 (EINTR) must not
+// surface from Wait, nor make a timeout fire late or not at all.
+func TestWaitRetriesEINTR(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b, err := epoll.New(backend.Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	tid := unix.Gettid()
+	pid := unix.Getpid()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 20000 && !stop.Load(); i++ {
+			// SIGURG is the Go runtime's own preemption signal: harmless.
+			if unix.Tgkill(pid, tid, unix.SIGURG) == nil {
+				sent.Add(1)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}()
+	defer func() { stop.Store(true); wg.Wait() }()
+	out := make([]backend.Completion, 4)
+	for i := 0; i < 5; i++ {
+		op := &backend.Op{Kind: backend.KindTimeout, Token: backend.MakeToken(uint32(i), 1), Timeout: 20 * time.Millisecond}
+		require.NoError(t, b.Submit(op))
+		n, err := b.Wait(out, -1)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "Wait(-1) returned with nothing while signals arrived")
+		require.Equal(t, -int32(unix.ETIME), out[0].Res)
+		n, err = b.Wait(out, 5*time.Millisecond)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	}
+	t.Logf("%d signals sent during the waits", sent.Load())
+}
+
+// Wake racing Close returns nil or ErrClosed, never anything else, and Close
+// does not hang.
+func TestWakeRacesClose(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		b, err := epoll.New(backend.Config{BufferCount: 1, BufferSize: 16})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for g := 0; g < 2; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 1000; i++ {
+					if err := b.Wake(); err != nil {
+						if !errors.Is(err, backend.ErrClosed) {
+							t.Errorf("Wake: %v", err)
+						}
+						return
+					}
+				}
+			}()
+		}
+		_, err = b.Wait(make([]backend.Completion, 1), 0)
+		require.NoError(t, err)
+		require.NoError(t, b.Close())
+		wg.Wait()
+	}
+}
+
+// The steady state of a recv/send round trip allocates nothing.
+func TestSteadyStateAllocs(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	b, err := epoll.New(backend.Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	msg, rbuf := make([]byte, 64), make([]byte, 64)
+	var send, recv, ms backend.Op
+	out := make([]backend.Completion, 8)
+	ms = backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(3, 0), Fd: int32(fds[0]), BufferSelect: true, Multishot: true}
+	require.NoError(t, b.Submit(&ms))
+	round := func() {
+		recv = backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, 0), Fd: int32(fds[1]), Buf: rbuf}
+		send = backend.Op{Kind: backend.KindSend, Token: backend.MakeToken(2, 0), Fd: int32(fds[0]), Buf: msg}
+		if b.Submit(&recv) != nil || b.Submit(&send) != nil {
+			t.Fatal("submit")
+		}
+		// The peer answers outside the backend; the multishot recv takes it.
+		done, echoed := 0, 0
+		for done < 2 || echoed < len(msg) {
+			n, err := b.Wait(out, time.Second)
+			if err != nil || n == 0 {
+				t.Fatalf("wait: %d %v", n, err)
+			}
+			for _, c := range out[:n] {
+				switch {
+				case c.Token == recv.Token:
+					done++
+					_, _ = unix.Write(fds[1], rbuf[:c.Res])
+				case c.Token == send.Token:
+					done++
+				case c.Flags&backend.FlagBuffer != 0:
+					echoed += int(c.Res)
+					b.ReleaseBuffer(c.BufID)
+				default:
+					t.Fatalf("unexpected completion %+v", c)
+				}
+			}
+		}
+	}
+	for i := 0; i < 100; i++ { // warm up: grow the internal slices
+		round()
+	}
+	require.Zero(t, testing.AllocsPerRun(500, round))
+}
