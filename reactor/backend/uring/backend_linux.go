@@ -65,7 +65,8 @@ type Backend struct {
 	cqes     []ring.CQE
 	iovArena []unix.Iovec // iovecs of SQEs not yet taken by the kernel
 	iovUsed  int
-	inflight int // ops accepted by Submit without their final completion yet
+	syncIov  unix.Iovec // pool-mode recvmsg done synchronously
+	inflight int        // ops accepted by Submit without their final completion yet
 
 	efd       int
 	wakeBuf   [8]byte // the armed read's target
@@ -278,9 +279,6 @@ func (b *Backend) Close() error {
 
 // dropOp forgets an op that never reached the kernel.
 func (b *Backend) dropOp(op *backend.Op) {
-	if op.Sys.State&stPool != 0 {
-		b.pool.put(poolID(op))
-	}
 	delete(b.track, op.Token)
 	op.Sys.State = 0
 	b.inflight--

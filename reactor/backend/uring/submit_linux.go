@@ -17,17 +17,11 @@ const (
 	stCancel                      // a cancel targeted the emulated op: do not re-arm
 	stEmuZC                       // send_zc done as a copying send + synthetic notification
 	stZCRetry                     // native send_zc said EOPNOTSUPP: redo it copying after its notification
-	stPool                        // holds a pool buffer, ID in the upper 16 bits
+	stPollRecv                    // pool mode: poll for input, then receive into a pool buffer
 	stRecvMsg                     // recvmsg: copy AddrLen and MSG_TRUNC back at completion
 )
 
 const acceptFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
-
-func poolID(op *backend.Op) uint16 { return uint16(op.Sys.State >> 16) }
-
-func setPoolID(op *backend.Op, id uint16) {
-	op.Sys.State = op.Sys.State&0xffff | stPool | uint32(id)<<16
-}
 
 // Submit queues op for the next Wait (or hands it to the kernel at once when
 // the submission queue is full). It fails, producing no completion, for an
@@ -56,12 +50,7 @@ func (b *Backend) Submit(op *backend.Op) error {
 			b.trackOp(op, stEmuMulti)
 		}
 		if op.BufferSelect && b.pool != nil {
-			b.inflight++
-			if !b.takePoolBuf(op) {
-				return nil
-			}
-			b.push(op)
-			return nil
+			b.trackOp(op, stPollRecv)
 		}
 	case backend.KindSendZC:
 		if !b.sendZC {
@@ -72,12 +61,7 @@ func (b *Backend) Submit(op *backend.Op) error {
 	case backend.KindRecvMsg:
 		b.trackOp(op, stRecvMsg)
 		if op.BufferSelect && b.pool != nil {
-			b.inflight++
-			if !b.takePoolBuf(op) {
-				return nil
-			}
-			b.push(op)
-			return nil
+			b.trackOp(op, stPollRecv)
 		}
 	case backend.KindTimeout:
 		op.Sys.Ts = unix.NsecToTimespec(int64(max(op.Timeout, 0)))
@@ -158,23 +142,6 @@ func (b *Backend) untrack(op *backend.Op) {
 	op.Sys.State = 0
 }
 
-// takePoolBuf gives a pool-mode BufferSelect receive its buffer. With the pool
-// empty it completes op with -ENOBUFS (synthetic, final) and returns false.
-// The caller has counted op in inflight.
-func (b *Backend) takePoolBuf(op *backend.Op) bool {
-	id, ok := b.pool.get()
-	if !ok {
-		b.untrack(op)
-		b.finishSynth(backend.Completion{Token: op.Token, Res: -int32(unix.ENOBUFS)})
-		return false
-	}
-	if op.Sys.State&stTracked == 0 {
-		b.trackOp(op, 0)
-	}
-	setPoolID(op, id)
-	return true
-}
-
 // finishSynth queues a final synthetic completion.
 func (b *Backend) finishSynth(c backend.Completion) {
 	b.synth = append(b.synth, c)
@@ -249,8 +216,6 @@ func (b *Backend) buildMsg(op *backend.Op) {
 		}
 		iov = b.iovecs(op, 1)
 		switch {
-		case op.Sys.State&stPool != 0:
-			iov[0] = iovec(b.pool.buf(poolID(op)))
 		case op.BufferSelect:
 			iov[0] = unix.Iovec{}
 			iov[0].SetLen(b.cfg.BufferSize)
@@ -313,8 +278,12 @@ func (b *Backend) flushPending() {
 // it; false when the SQ is full and the kernel takes nothing.
 func (b *Backend) issue(op *backend.Op) bool {
 	switch op.Kind {
-	case backend.KindSendv, backend.KindSendMsg, backend.KindRecvMsg:
+	case backend.KindSendv, backend.KindSendMsg:
 		b.buildMsg(op)
+	case backend.KindRecvMsg:
+		if op.Sys.State&stPollRecv == 0 {
+			b.buildMsg(op)
+		}
 	}
 	s := b.getSQE()
 	if s == nil {
@@ -340,8 +309,8 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 		s.PrepConnect(fd, op.Addr, op.AddrLen)
 	case backend.KindRecv:
 		switch {
-		case op.Sys.State&stPool != 0:
-			s.PrepRecv(fd, b.pool.buf(poolID(op)), 0)
+		case op.Sys.State&stPollRecv != 0:
+			s.PrepPollAdd(fd, unix.POLLIN)
 		case op.BufferSelect && op.Multishot && op.Sys.State&stEmuMulti == 0:
 			s.PrepRecvMultishot(fd, 0, 0, 0)
 		case op.BufferSelect:
@@ -360,8 +329,12 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 	case backend.KindSendv, backend.KindSendMsg:
 		s.PrepSendmsg(fd, &op.Sys.Msg, unix.MSG_NOSIGNAL)
 	case backend.KindRecvMsg:
+		if op.Sys.State&stPollRecv != 0 {
+			s.PrepPollAdd(fd, unix.POLLIN)
+			break
+		}
 		s.PrepRecvmsg(fd, &op.Sys.Msg, 0)
-		if op.BufferSelect && op.Sys.State&stPool == 0 {
+		if op.BufferSelect {
 			s.Flags |= ring.SQEBufferSelect
 			s.BufIndex = 0
 		}

@@ -3,6 +3,7 @@ package uring
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -135,18 +136,10 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 	if op.Kind == backend.KindCancelFd && c.Res == 0 {
 		c.Res = -int32(unix.ENOENT)
 	}
-	if st&stPool != 0 {
-		id := poolID(op)
-		op.Sys.State = st & 0xffff &^ stPool
-		if c.Res > 0 {
-			c.Flags |= backend.FlagBuffer
-			c.BufID = id
-			c.Buf = b.pool.buf(id)[:c.Res]
-		} else {
-			b.pool.put(id)
-		}
+	if st&stPollRecv != 0 && !b.pollRecv(op, c) {
+		return false
 	}
-	if st&stRecvMsg != 0 {
+	if st&stRecvMsg != 0 && c.Res >= 0 {
 		if op.Addr != nil {
 			op.AddrLen = op.Sys.Msg.Namelen
 		}
@@ -185,13 +178,70 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 	if st&stEmuMulti != 0 && c.Flags&backend.FlagMore == 0 && !b.closing && st&stCancel == 0 &&
 		(c.Res > 0 || c.Res == 0 && op.Kind != backend.KindRecv) {
 		c.Flags |= backend.FlagMore
-		if op.Kind != backend.KindRecv || b.pool == nil || b.takePoolBuf(op) {
-			b.push(op)
-		}
+		b.push(op)
 		return true
 	}
 	if c.Flags&backend.FlagMore == 0 {
 		b.untrack(op)
+	}
+	return true
+}
+
+// pollRecv finishes a pool-mode receive whose poll completed in c: it takes a
+// pool buffer and receives into it without blocking, turning c into the
+// receive's result. It reports false (c swallowed, poll re-armed) when the
+// data was gone. With the pool empty the receive fails with -ENOBUFS, leaving
+// the data in the socket, as with a buffer ring.
+func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
+	if c.Res < 0 || b.closing {
+		if c.Res >= 0 {
+			c.Res = -int32(unix.ECANCELED)
+		}
+		return true
+	}
+	id, ok := b.pool.get()
+	if !ok {
+		c.Res = -int32(unix.ENOBUFS)
+		return true
+	}
+	buf := b.pool.buf(id)
+	var n uintptr
+	var errno unix.Errno
+	for {
+		if op.Kind == backend.KindRecvMsg {
+			b.syncIov = iovec(buf)
+			m := &op.Sys.Msg
+			*m = unix.Msghdr{Iov: &b.syncIov, Iovlen: 1}
+			if op.Addr != nil {
+				m.Name = (*byte)(unsafe.Pointer(op.Addr))
+				m.Namelen = unix.SizeofSockaddrAny
+			}
+			n, _, errno = unix.Syscall(unix.SYS_RECVMSG, uintptr(op.Fd), uintptr(unsafe.Pointer(m)), unix.MSG_DONTWAIT)
+			m.Iov = nil
+		} else {
+			n, _, errno = unix.Syscall6(unix.SYS_RECVFROM, uintptr(op.Fd), uintptr(unsafe.Pointer(&buf[0])),
+				uintptr(len(buf)), unix.MSG_DONTWAIT, 0, 0)
+		}
+		if errno != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case errno == unix.EAGAIN:
+		b.pool.put(id)
+		b.push(op) // the poll again
+		return false
+	case errno != 0:
+		b.pool.put(id)
+		c.Res = -int32(errno)
+	case n == 0: // end of stream, or an empty datagram
+		b.pool.put(id)
+		c.Res = 0
+	default:
+		c.Res = int32(n)
+		c.Flags |= backend.FlagBuffer
+		c.BufID = id
+		c.Buf = buf[:n]
 	}
 	return true
 }
