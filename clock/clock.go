@@ -197,10 +197,10 @@ func (t *Timers) detach(e *entry) {
 
 func (t *Timers) less(i, j int) bool {
 	a, b := t.heap[i], t.heap[j]
-	if a.when.Equal(b.when) {
-		return a.seq < b.seq
+	if c := a.when.Compare(b.when); c != 0 {
+		return c < 0
 	}
-	return a.when.Before(b.when)
+	return a.seq < b.seq
 }
 
 func (t *Timers) swap(i, j int) {
