@@ -32,6 +32,7 @@
 package basic
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gyre-io/gyre/transports"
@@ -46,5 +47,5 @@ var (
 	ErrFrameTooLarge = fmt.Errorf("basic: string too long: %w", transports.ErrFrameTooLarge)
 	// ErrBadNetstring is reported by NetstringReceiver.Err when the peer sent
 	// something that is not a netstring.
-	ErrBadNetstring = fmt.Errorf("basic: malformed netstring")
+	ErrBadNetstring = errors.New("basic: malformed netstring")
 )

@@ -10,17 +10,23 @@ import (
 // IdleTimer calls OnTimeout once Period passes without a Reset (Twisted's
 // TimeoutMixin). Embed one in a protocol, Start it in ConnectionMade with the
 // transport's clock, Reset it on activity and Stop it in ConnectionLost.
-// Resetting reschedules the pending call in place and allocates nothing.
+//
+// Reset only notes the time: the pending call is left where it is and, when
+// it comes due, re-arms itself for the rest of the period if there was
+// activity meanwhile. So activity costs one clock read, no timer-heap work and
+// no allocation.
 //
 // Loop goroutine only.
 type IdleTimer struct {
-	// Period is the idle time allowed; <= 0 disables the timer.
+	// Period is the idle time allowed; <= 0 disables the timer. Change it
+	// with SetPeriod once started.
 	Period time.Duration
 	// OnTimeout runs on the clock's goroutine when the timer expires.
 	OnTimeout func()
 
 	clk  transports.Clock
 	call transports.DelayedCall
+	last time.Time // latest activity
 	fire func()
 }
 
@@ -36,7 +42,8 @@ func (t *IdleTimer) Reset() {
 	if t.clk == nil || t.Period <= 0 {
 		return
 	}
-	if t.call.Reset(t.Period) {
+	t.last = t.clk.Now()
+	if t.call.Active() {
 		return
 	}
 	if t.fire == nil {
@@ -50,10 +57,7 @@ func (t *IdleTimer) Reset() {
 func (t *IdleTimer) SetPeriod(d time.Duration) time.Duration {
 	prev := t.Period
 	t.Period = d
-	if d <= 0 {
-		t.call.Cancel()
-		return prev
-	}
+	t.call.Cancel()
 	t.Reset()
 	return prev
 }
@@ -68,6 +72,13 @@ func (t *IdleTimer) Stop() {
 func (t *IdleTimer) Active() bool { return t.call.Active() }
 
 func (t *IdleTimer) expire() {
+	if t.clk == nil || t.Period <= 0 {
+		return
+	}
+	if idle := t.clk.Now().Sub(t.last); idle < t.Period {
+		t.call = t.clk.CallLater(t.Period-idle, t.fire)
+		return
+	}
 	if t.OnTimeout != nil {
 		t.OnTimeout()
 	}

@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -233,4 +234,32 @@ func TestWrappedLineReceiverEveryChunking(t *testing.T) {
 		require.Equal(t, []string{"one", "two", "", "three"}, lines, "size %d", size)
 		tr.EndConnection(nil)
 	}
+}
+
+func ExampleWrappingFactory() {
+	// Count the bytes every connection reads and writes.
+	var read, written int
+	inner := transports.FactoryFunc(func(net.Addr) transports.Protocol {
+		r := &basic.LineReceiver{}
+		r.OnLine = func(line []byte) { _ = r.SendLine(line) }
+		return r
+	})
+	f := &policies.WrappingFactory{
+		Wrapped: inner,
+		Setup: func(w *policies.ProtocolWrapper) {
+			w.OnDataReceived = func(p []byte) { read += len(p) }
+			w.OnWrite = func(n int) { written += n }
+		},
+	}
+
+	p := f.BuildProtocol(peer)
+	tr := transporttest.NewStringTransport(nil)
+	transporttest.Connect(p, tr)
+	tr.Receive([]byte("hello\r\nworld\r\n"))
+	fmt.Println(read, written, f.Len())
+	tr.EndConnection(nil)
+	fmt.Println(f.Len())
+	// Output:
+	// 14 14 1
+	// 0
 }
