@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,26 @@ func Serve(ctx context.Context, proto, addr string, loops int, ready func()) err
 		gnet.WithReusePort(loops > 1),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogLevel(logging.ErrorLevel),
+		gnet.WithLogger(stderrLogger{}),
 		gnet.WithTicker(proto == "http"),
 	}
 	return gnet.Run(h, "tcp://"+addr, opts...)
+}
+
+// stderrLogger keeps gnet's warnings and errors on stderr and drops the rest
+// (gnet's default logger prints INFO lines on stdout, which carries the
+// READY line).
+type stderrLogger struct{}
+
+func (stderrLogger) Debugf(string, ...any) {}
+func (stderrLogger) Infof(string, ...any)  {}
+func (stderrLogger) Warnf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: warning: "+f+"\n", a...)
+}
+func (stderrLogger) Errorf(f string, a ...any) { fmt.Fprintf(os.Stderr, "gnet: error: "+f+"\n", a...) }
+func (stderrLogger) Fatalf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: fatal: "+f+"\n", a...)
+	os.Exit(1)
 }
 
 type handler struct {
