@@ -212,7 +212,7 @@ func serve(data []byte, size int) (string, bool) {
 	p := http.NewFactory(http.HandlerFunc(fuzzHandler), limits).BuildProtocol(tr.RemoteAddr())
 	transporttest.Connect(p, tr)
 	transporttest.FeedChunks(p, data, size)
-	out, closed := tr.String(), tr.Disconnecting()
+	out, closed := tr.String(), tr.WriteClosed() || tr.Disconnecting()
 	tr.EndConnection(nil)
 	return out, closed
 }

@@ -28,6 +28,9 @@ const (
 	// keepBuf is the largest buffer kept across requests; bigger ones are
 	// dropped once empty.
 	keepBuf = 256 << 10
+	// lingerTimeout is how long a closing connection waits for the client
+	// to close after our side was half-closed.
+	lingerTimeout = 2 * time.Second
 )
 
 var errHeaderTimeout = perr(ErrBadRequest, "request head timed out")
@@ -71,6 +74,7 @@ type conn struct {
 	paused     bool
 	processing bool
 	more       bool // input arrived while processing
+	lost       bool // ConnectionLost ran
 }
 
 func newConn(h Handler, o *Options) *conn {
@@ -114,6 +118,7 @@ func (c *conn) DataReceived(p []byte) {
 // ConnectionLost implements transports.Protocol.
 func (c *conn) ConnectionLost(reason error) {
 	c.state = stClosed
+	c.lost = true
 	c.timer.Cancel()
 	c.in, c.out, c.w.buf = nil, nil, nil
 	c.req.reset()
@@ -269,7 +274,13 @@ func (c *conn) fail(err error) {
 	c.close()
 }
 
-// close sends what is queued and closes the connection after it.
+// close sends what is queued, then closes the connection gracefully: our side
+// is half-closed at once (the client sees the response and the end), input is
+// read and dropped, and the connection is closed when the client closes or
+// after lingerTimeout. Closing at once while the client is still sending (an
+// upload answered with 413, requests pipelined after "Connection: close")
+// would make the kernel reset the connection, and the reset can destroy the
+// response before the client reads it.
 func (c *conn) close() {
 	if c.state == stClosed {
 		return
@@ -277,7 +288,12 @@ func (c *conn) close() {
 	c.flushOut()
 	c.state = stClosed
 	c.timer.Cancel()
-	_ = c.t.LoseConnection()
+	c.in = nil
+	if c.t.CloseWrite() != nil {
+		_ = c.t.LoseConnection()
+		return
+	}
+	c.timer = c.clk.CallLater(lingerTimeout, c.timerFn)
 }
 
 // flushOut hands the collected output to the transport.
@@ -321,7 +337,13 @@ func (c *conn) updateTimer() {
 }
 
 func (c *conn) onTimer() {
-	if c.state == stClosed || c.deadline.IsZero() {
+	if c.state == stClosed {
+		if !c.lost {
+			_ = c.t.LoseConnection() // the linger time is over
+		}
+		return
+	}
+	if c.deadline.IsZero() {
 		return
 	}
 	now := c.clk.Now()

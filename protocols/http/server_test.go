@@ -239,7 +239,8 @@ func TestExchanges(t *testing.T) {
 				tr, _, p := dial(t, HandlerFunc(testHandler), x.opts)
 				transporttest.FeedChunks(p, []byte(x.in), size)
 				require.Equal(t, x.want, tr.String(), "chunk size %d", size)
-				require.Equal(t, x.closed, tr.Disconnecting(), "chunk size %d", size)
+				require.Equal(t, x.closed, tr.WriteClosed(), "chunk size %d", size)
+				require.False(t, tr.Disconnecting(), "chunk size %d: closed without lingering", size)
 				tr.EndConnection(nil)
 			}
 		})
@@ -252,9 +253,9 @@ func TestIdleTimeout(t *testing.T) {
 	p.DataReceived([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
 	require.Equal(t, hello(), strings.Replace(tr.String(), "00:00:20", "00:00:00", 1))
 	clk.Advance(29 * time.Second)
-	require.False(t, tr.Disconnecting(), "activity must push the idle deadline back")
+	require.False(t, tr.WriteClosed(), "activity must push the idle deadline back")
 	clk.Advance(time.Second)
-	require.True(t, tr.Disconnecting())
+	require.True(t, tr.WriteClosed())
 	require.Equal(t, hello(), strings.Replace(tr.String(), "00:00:20", "00:00:00", 1), "idle close sends nothing")
 	tr.EndConnection(nil)
 	require.Zero(t, clk.Len(), "timer left behind")
@@ -266,9 +267,9 @@ func TestIdleTimeoutDuringBody(t *testing.T) {
 	clk.Advance(20 * time.Second)
 	p.DataReceived([]byte("wor"))
 	clk.Advance(29 * time.Second)
-	require.False(t, tr.Disconnecting(), "the header timeout does not apply to the body")
+	require.False(t, tr.WriteClosed(), "the header timeout does not apply to the body")
 	clk.Advance(time.Second)
-	require.True(t, tr.Disconnecting())
+	require.True(t, tr.WriteClosed())
 	require.Empty(t, tr.String())
 }
 
@@ -278,11 +279,11 @@ func TestHeaderTimeout(t *testing.T) {
 	p.DataReceived([]byte("GET / HT"))
 	clk.Advance(4 * time.Second)
 	p.DataReceived([]byte("TP/1.1\r\n"))
-	require.False(t, tr.Disconnecting())
+	require.False(t, tr.WriteClosed())
 	clk.Advance(time.Second - 1)
-	require.False(t, tr.Disconnecting(), "dripping bytes does not extend the header deadline")
+	require.False(t, tr.WriteClosed(), "dripping bytes does not extend the header deadline")
 	clk.Advance(1)
-	require.True(t, tr.Disconnecting())
+	require.True(t, tr.WriteClosed())
 	require.Equal(t, strings.Replace(errResp(408), "00:00:00", "00:00:15", 1), tr.String())
 }
 
@@ -292,9 +293,9 @@ func TestHeaderTimeoutRestartsPerRequest(t *testing.T) {
 	clk.Advance(4 * time.Second)
 	p.DataReceived([]byte("Host: a\r\n\r\nGET"))
 	clk.Advance(4 * time.Second)
-	require.False(t, tr.Disconnecting())
+	require.False(t, tr.WriteClosed())
 	clk.Advance(time.Second)
-	require.True(t, tr.Disconnecting())
+	require.True(t, tr.WriteClosed())
 	require.Equal(t, 2, strings.Count(tr.String(), "Hello, World!"))
 	require.Contains(t, tr.String(), "408 Request Timeout")
 }
@@ -304,8 +305,33 @@ func TestTimeoutsDisabled(t *testing.T) {
 	clk.Advance(time.Hour)
 	p.DataReceived([]byte("GET / HT"))
 	clk.Advance(time.Hour)
-	require.False(t, tr.Disconnecting())
+	require.False(t, tr.WriteClosed())
 	require.LessOrEqual(t, clk.Len(), 1)
+}
+
+// TestLingeringClose: after an error answer the connection half-closes, drops
+// further input, and closes when the linger time is over or the peer closes.
+func TestLingeringClose(t *testing.T) {
+	tr, clk, p := dial(t, HandlerFunc(testHandler), Options{MaxBodyBytes: 10})
+	p.DataReceived([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nxxxx"))
+	require.Equal(t, errResp(413), tr.String())
+	require.True(t, tr.WriteClosed())
+	require.False(t, tr.Disconnecting())
+	p.DataReceived([]byte(strings.Repeat("x", 96)))
+	require.Equal(t, errResp(413), tr.String())
+	clk.Advance(lingerTimeout - 1)
+	require.False(t, tr.Disconnecting())
+	clk.Advance(1)
+	require.True(t, tr.Disconnecting())
+	tr.EndConnection(nil)
+	require.Zero(t, clk.Len())
+
+	tr, clk, p = dial(t, HandlerFunc(testHandler), Options{})
+	p.DataReceived([]byte("GET / HTTP/1.0\r\n\r\n"))
+	require.True(t, tr.WriteClosed())
+	tr.EndConnection(nil) // the client closed
+	require.Zero(t, clk.Len(), "linger timer left behind")
+	require.False(t, tr.Disconnecting())
 }
 
 func TestConnectionLostCancelsTimer(t *testing.T) {
@@ -368,7 +394,7 @@ func TestPauseMidBatch(t *testing.T) {
 	require.Equal(t, 2, strings.Count(tr.String(), "0\r\n\r\n"))
 	tr.Drain(tr.Pending())
 	require.Equal(t, 3, strings.Count(tr.String(), "0\r\n\r\n"))
-	require.False(t, tr.Disconnecting())
+	require.False(t, tr.WriteClosed())
 }
 
 func TestRequestFields(t *testing.T) {
