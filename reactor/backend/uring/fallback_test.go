@@ -273,3 +273,38 @@ func TestCloseDrains(t *testing.T) {
 		require.ErrorIs(t, b.Close(), backend.ErrClosed)
 	}
 }
+
+// In pool mode idle receives hold no buffer: more parked multishot receives
+// than buffers neither fail nor starve, and data reaches the right one.
+func TestPoolIdleReceivesHoldNoBuffer(t *testing.T) {
+	b := open(t, backend.Config{BufferCount: 2, BufferSize: 64}, uringbe.Options{NoMultishot: true, NoBufRing: true})
+	require.False(t, b.Features().ProvidedBuffers)
+	const n = 6
+	var writers [n]int
+	ops := make([]backend.Op, n)
+	for i := range ops {
+		w, r := socketpair(t)
+		writers[i] = w
+		ops[i] = backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(uint32(i), 1), Fd: int32(r), BufferSelect: true, Multishot: true}
+		require.NoError(t, b.Submit(&ops[i]))
+	}
+	c := newCollector(t, b, 8)
+	got, err := b.Wait(c.out, 0)
+	require.NoError(t, err)
+	require.Zero(t, got, "idle receives completed (ENOBUFS?)")
+	for round := 0; round < 3; round++ {
+		for i := range writers { // one at a time: two in one batch may find the pool empty
+			_, err := unix.Write(writers[i], []byte{byte('a' + i), byte(round)})
+			require.NoError(t, err)
+			c.until(func() bool { return len(c.got[ops[i].Token]) > round })
+		}
+	}
+	for i := range ops {
+		list := c.got[ops[i].Token]
+		require.Len(t, list, 3, "op %d", i)
+		for round, comp := range list {
+			require.True(t, comp.More())
+			require.Equal(t, []byte{byte('a' + i), byte(round)}, comp.Buf)
+		}
+	}
+}
