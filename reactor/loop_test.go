@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,6 +318,62 @@ func TestTinyRingUnderLoad(t *testing.T) {
 				require.ErrorIs(t, e, syscall.ETIME)
 			}
 			require.Zero(t, h.InFlight())
+		})
+	})
+}
+
+func TestTimerStormOnLoop(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		n := 100000
+		if testing.Short() {
+			n = 10000
+		}
+		type rec struct {
+			when time.Time
+			id   int
+		}
+		var fired []int
+		var want []rec
+		done := make(chan struct{})
+		h.Do(func() {
+			rng := uint64(42)
+			next := func() uint64 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng }
+			calls := make([]interface{ Cancel() bool }, n)
+			whens := make([]time.Time, n)
+			for i := 0; i < n; i++ {
+				d := time.Duration(next()%50) * time.Millisecond
+				if i%10 == 0 {
+					d = 25 * time.Millisecond // many equal deadlines
+				}
+				c := h.CallLater(d, func() { fired = append(fired, i) })
+				calls[i] = c
+				whens[i] = c.Time()
+			}
+			for i := 0; i < n; i++ {
+				if next()%2 == 0 {
+					require.True(t, calls[i].Cancel())
+				} else {
+					want = append(want, rec{whens[i], i})
+				}
+			}
+			h.CallLater(100*time.Millisecond, func() { close(done) })
+		})
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("timers did not all fire")
+		}
+		// The naive model: by deadline, ties in scheduling order.
+		h.Do(func() {
+			require.Equal(t, len(want), len(fired))
+			model := append([]rec(nil), want...)
+			slices.SortStableFunc(model, func(a, b rec) int { return a.when.Compare(b.when) })
+			for i := range model {
+				if model[i].id != fired[i] {
+					t.Fatalf("position %d: fired %d, model %d", i, fired[i], model[i].id)
+				}
+			}
 		})
 	})
 }
