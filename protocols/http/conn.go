@@ -289,6 +289,10 @@ func (c *conn) close() {
 	c.state = stClosed
 	c.timer.Cancel()
 	c.in = nil
+	if c.paused {
+		c.paused = false
+		c.t.ResumeReading() // drain what the client sends while lingering
+	}
 	if c.t.CloseWrite() != nil {
 		_ = c.t.LoseConnection()
 		return

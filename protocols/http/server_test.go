@@ -440,3 +440,55 @@ func TestStatusOf(t *testing.T) {
 		require.Equal(t, want, StatusOf(err), "%v", err)
 	}
 }
+
+// TestLargeBodiesAcrossReads: head views stay right while the receive buffer
+// grows under a body spread over many reads, for both framings.
+func TestLargeBodiesAcrossReads(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 6000) // 96000 bytes
+	var chunked strings.Builder
+	for rest := body; len(rest) > 0; {
+		n := min(len(rest), 7000)
+		fmt.Fprintf(&chunked, "%x\r\n%s\r\n", n, rest[:n])
+		rest = rest[n:]
+	}
+	chunked.WriteString("0\r\n\r\n")
+	var got []string
+	h := HandlerFunc(func(w ResponseWriter, r *Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.Target+" "+r.Header.Get("X")+" "+r.Host)
+		if r.Path != "/last" && string(b) != body {
+			i := 0
+			for i < len(b) && i < len(body) && b[i] == body[i] {
+				i++
+			}
+			t.Fatalf("%s: body of %d bytes differs at %d: %q", r.Target, len(b), i, b[i:min(len(b), i+40)])
+		}
+		w.Write(b[:min(3, len(b))])
+	})
+	in := "POST /cl HTTP/1.1\r\nHost: h1\r\nX: first\r\nContent-Length: 96000\r\n\r\n" + body +
+		"PUT /chunked HTTP/1.1\r\nHost: h2\r\nX: second\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked.String() +
+		"GET /last HTTP/1.1\r\nHost: h3\r\nX: third\r\n\r\n"
+	for _, size := range []int{1, 7, 1000, 4096, 65536, 0} {
+		got = got[:0]
+		tr, _, p := dial(t, h, Options{})
+		transporttest.FeedChunks(p, []byte(in), size)
+		require.Equal(t, []string{"POST /cl first h1", "PUT /chunked second h2", "GET /last third h3"}, got, "size %d", size)
+		require.Equal(t, ok("012")+ok("012")+ok(""), tr.String(), "size %d", size)
+	}
+}
+
+// TestLargeStreamingResponse: output past the flush threshold goes to the
+// transport in the middle of the handler, in several writes.
+func TestLargeStreamingResponse(t *testing.T) {
+	chunk := bytes.Repeat([]byte("y"), 10000)
+	tr, _, p := dial(t, HandlerFunc(func(w ResponseWriter, r *Request) {
+		for range 10 {
+			w.Write(chunk)
+		}
+	}), Options{})
+	p.DataReceived([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	require.Greater(t, tr.Writes(), 2)
+	want := "HTTP/1.1 200 OK\r\n" + date + "Transfer-Encoding: chunked\r\n\r\n" +
+		strings.Repeat("2710\r\n"+string(chunk)+"\r\n", 10) + "0\r\n\r\n"
+	require.Equal(t, want, tr.String())
+}
