@@ -131,4 +131,3 @@ func TestQuotaCgroup(t *testing.T) {
 	_, err = NewQuota(0)
 	require.Error(t, err)
 }
-
