@@ -90,6 +90,9 @@ func (r *IntNReceiver) SendString(s []byte) error {
 	return r.c.write2(r.prefix[:pl], s)
 }
 
+// Buffered is the number of bytes received but not yet handed to OnString.
+func (r *IntNReceiver) Buffered() int { return r.c.s.pending() }
+
 // LoseConnection stops delivering strings and asks the transport to close.
 func (r *IntNReceiver) LoseConnection() error { return r.c.loseConnection() }
 

@@ -75,6 +75,9 @@ func (r *NetstringReceiver) SendString(s []byte) error {
 // comma ends a netstring. Never written.
 var comma = []byte(",")
 
+// Buffered is the number of bytes received but not yet handed to OnString.
+func (r *NetstringReceiver) Buffered() int { return r.c.s.pending() }
+
 // LoseConnection stops delivering strings and asks the transport to close.
 func (r *NetstringReceiver) LoseConnection() error { return r.c.loseConnection() }
 

@@ -67,13 +67,15 @@ func (s *stream) feed(p []byte, f stepper) {
 // paused or stopped.
 func (s *stream) run(f stepper) {
 	s.busy = true
+	defer s.idle() // a panicking callback must not wedge the stream
 	for len(s.cur) > 0 && !s.paused && !s.stopped {
 		if !f.step(s) {
 			break
 		}
 	}
-	s.busy = false
 }
+
+func (s *stream) idle() { s.busy = false }
 
 // drain parses buffered input. Not called while busy.
 func (s *stream) drain(f stepper) {
