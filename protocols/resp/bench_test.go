@@ -31,7 +31,8 @@ func (d *discard) UnregisterProducer()                                    {}
 func (d *discard) Clock() transports.Clock                                { return d.clk }
 func (d *discard) SetKeepAlive(bool, time.Duration) error                 { return nil }
 func (d *discard) SetNoDelay(bool) error                                  { return nil }
-func (d *discard) unused(transports.Transport, transports.TCPTransport) {}
+
+var _ transports.TCPTransport = (*discard)(nil)
 
 func benchConn(b *testing.B, setup string) (transports.Protocol, *discard) {
 	f := NewFactory(NewStore(), Options{})
