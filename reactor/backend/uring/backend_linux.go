@@ -51,6 +51,7 @@ type Backend struct {
 	parkAll                          bool
 
 	br   *ring.BufRing // provided buffers, or nil: pool is used
+	held []bool        // buffer-ring IDs handed out and not yet released
 	pool *pool
 
 	// Ops that did not get an SQE (the kernel refused more): FIFO via Sys.Next.
@@ -117,6 +118,8 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 	if f.BufRing && !o.noBufRing {
 		if b.br, err = r.NewBufRing(0, cfg.BufferCount, cfg.BufferSize); err != nil {
 			b.br = nil // fall back to the pool
+		} else {
+			b.held = make([]bool, cfg.BufferCount)
 		}
 	}
 	if b.br == nil {
@@ -217,13 +220,15 @@ func (b *Backend) armWake() {
 }
 
 // ReleaseBuffer gives provided buffer id back to the pool. Loop goroutine
-// only; an ID out of range, or any call after Close, is ignored.
+// only; an ID that is not handed out (out of range, released twice) and any
+// call after Close are ignored.
 func (b *Backend) ReleaseBuffer(id uint16) {
 	if b.closed {
 		return
 	}
 	if b.br != nil {
-		if int(id) < b.br.Count() {
+		if int(id) < len(b.held) && b.held[id] {
+			b.held[id] = false
 			b.br.Recycle(id)
 		}
 		return

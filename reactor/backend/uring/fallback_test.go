@@ -308,3 +308,44 @@ func TestPoolIdleReceivesHoldNoBuffer(t *testing.T) {
 		}
 	}
 }
+
+// Releasing a buffer twice must not hand it to the kernel twice: the second
+// release is ignored, so two receives never share a buffer.
+func TestDoubleReleaseIgnored(t *testing.T) {
+	for _, o := range []uringbe.Options{{}, {NoBufRing: true, NoMultishot: true}} {
+		b := open(t, backend.Config{BufferCount: 2, BufferSize: 64}, o)
+		w, r := socketpair(t)
+		c := newCollector(t, b, 8)
+		recv := func(slot uint32, msg string) backend.Completion {
+			_, err := unix.Write(w, []byte(msg))
+			require.NoError(t, err)
+			op := &backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(slot, 1), Fd: int32(r), BufferSelect: true}
+			require.NoError(t, b.Submit(op))
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				n, err := b.Wait(c.out, 100*time.Millisecond)
+				require.NoError(t, err)
+				if n > 0 {
+					require.Equal(t, 1, n)
+					return c.out[0]
+				}
+				require.True(t, time.Now().Before(deadline))
+			}
+		}
+		first := recv(1, "one")
+		require.NotZero(t, first.Flags&backend.FlagBuffer)
+		b.ReleaseBuffer(first.BufID)
+		b.ReleaseBuffer(first.BufID) // mistake: ignored
+		second := recv(2, "two")
+		third := recv(3, "three")
+		require.NotEqual(t, second.BufID, third.BufID, "one buffer handed out twice")
+		require.Equal(t, "two", string(second.Buf))
+		require.Equal(t, "three", string(third.Buf))
+		fourth := recv(4, "four")
+		require.Equal(t, -int32(unix.ENOBUFS), fourth.Res, "two buffers held: the pool is empty")
+		b.ReleaseBuffer(second.BufID)
+		b.ReleaseBuffer(third.BufID)
+		_, err := unix.Read(r, make([]byte, 16))
+		require.NoError(t, err)
+	}
+}

@@ -109,10 +109,11 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	}
 	if f&ring.CQEFBuffer != 0 && b.br != nil {
 		id := cqe.BufferID()
-		if cqe.Res > 0 {
+		if cqe.Res > 0 && !b.closing {
 			c.Flags |= backend.FlagBuffer
 			c.BufID = id
 			c.Buf = b.br.Buffer(id)[:cqe.Res]
+			b.held[id] = true
 		} else {
 			b.br.Recycle(id) // consumed without data (end of stream, error)
 		}
