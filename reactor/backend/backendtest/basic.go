@@ -35,6 +35,7 @@ func basicScenarios() []scenario {
 		{name: "wake_before_wait", fn: testWakeBeforeWait},
 		{name: "submit_rejects_bad_op", fn: testSubmitRejects},
 		{name: "close_with_ops_in_flight", fn: testCloseInFlight},
+		{name: "close_with_buffers_held", cfg: backend.Config{BufferCount: 8, BufferSize: 128}, fn: testCloseBuffersHeld},
 	}
 }
 
@@ -194,4 +195,25 @@ func testCloseInFlight(h *harness) {
 	require.ErrorIs(h.t, h.b.Wake(), backend.ErrClosed)
 	require.True(h.t, errors.Is(h.b.Close(), backend.ErrClosed), "second Close must report ErrClosed")
 	h.b.ReleaseBuffer(0) // must not panic
+}
+
+// Close while provided buffers are still held by the caller (never released)
+// and a multishot recv is still armed must return and leak nothing.
+func testCloseBuffersHeld(h *harness) {
+	a, b := h.socketpair()
+	tok := h.submit(&backend.Op{Kind: backend.KindRecv, Fd: int32(b), BufferSelect: true, Multishot: true})
+	h.writeAll(a, pattern(300, 2))
+	got := 0
+	deadline := time.Now().Add(waitLimit)
+	for got < 300 && !h.ops[tok].final {
+		require.True(h.t, time.Now().Before(deadline), "multishot recv delivered %d of 300 bytes", got)
+		h.wait(100 * time.Millisecond)
+		for h.pending(tok) {
+			got += max(int(h.next(tok).Res), 0)
+		}
+	}
+	require.NotEmpty(h.t, h.held)
+	h.leave(tok)
+	h.closeBackend()
+	clear(h.held) // the pool is gone with the backend
 }

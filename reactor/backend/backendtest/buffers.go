@@ -17,6 +17,7 @@ func bufferScenarios() []scenario {
 		{name: "multishot_recv_many", cfg: backend.Config{BufferCount: 64, BufferSize: 256}, fn: testMultishotMany},
 		{name: "buffer_pool_exhaustion", cfg: small, fn: testPoolExhaustion},
 		{name: "multishot_recv_cancel", fn: testMultishotCancel},
+		{name: "many_streams_tiny_batches", cfg: backend.Config{Entries: 4, BufferCount: 32, BufferSize: 512}, fn: testManyStreams},
 	}
 }
 
@@ -194,4 +195,54 @@ func testMultishotCancel(h *harness) {
 	require.Empty(h.t, more)
 	require.Equal(h.t, eCANCELED, last.Res, "cancelled multishot: %s", errText(last.Res))
 	h.expectRes(cancel, 0)
+}
+
+// Many connections, each with its own multishot recv, on a backend sized to
+// tiny batches (Entries 4) and a small pool: every stream arrives whole and in
+// order, whatever the interleaving, re-arming after ENOBUFS as needed.
+func testManyStreams(h *harness) {
+	const conns, rounds, size = 24, 8, 300
+	type stream struct {
+		w    int
+		m    *msRecv
+		want []byte
+	}
+	ss := make([]*stream, conns)
+	for i := range ss {
+		a, b := h.socketpair()
+		ss[i] = &stream{w: a, m: &msRecv{h: h, fd: b}}
+		ss[i].m.arm()
+	}
+	deadline := time.Now().Add(waitLimit)
+	for r := 0; r < rounds; r++ {
+		for i, s := range ss {
+			msg := pattern(size+i, byte(r*conns+i))
+			s.want = append(s.want, msg...)
+			h.writeAll(s.w, msg)
+		}
+		for {
+			behind := 0
+			for _, s := range ss {
+				s.m.pump(true)
+				if len(s.m.got) < len(s.want) {
+					behind++
+				}
+			}
+			if behind == 0 {
+				break
+			}
+			require.True(h.t, time.Now().Before(deadline), "%d streams behind in round %d", behind, r)
+			h.wait(100 * time.Millisecond)
+		}
+	}
+	for _, s := range ss {
+		require.True(h.t, bytes.Equal(s.want, s.m.got), "stream corrupted")
+		h.closeNow(s.w)
+	}
+	for _, s := range ss {
+		for s.m.pump(true); !s.m.eof; s.m.pump(true) {
+			require.True(h.t, time.Now().Before(deadline), "a stream never saw its end")
+			h.wait(100 * time.Millisecond)
+		}
+	}
 }

@@ -378,8 +378,9 @@ func (b *Backend) ReleaseBuffer(id uint16) {
 
 // Close ends every op still in flight (their completions are discarded), then
 // closes the epoll and event descriptors and unmaps the buffer pool. It never
-// closes caller descriptors. Loop goroutine only; afterwards every method
-// returns ErrClosed.
+// closes caller descriptors. Buf views of buffers not yet released become
+// invalid (the pool is unmapped). Loop goroutine only; afterwards every method
+// returns ErrClosed (ReleaseBuffer does nothing).
 func (b *Backend) Close() error {
 	if b.closed {
 		return backend.ErrClosed

@@ -64,24 +64,6 @@ func TestSubmitRejectsMalformed(t *testing.T) {
 	require.ErrorIs(t, b.Submit(op), backend.ErrUnsupported, "the same op twice while in flight")
 }
 
-// waitFor waits (bounded) until a completion for tok arrives and returns it.
-func waitFor(t *testing.T, b backend.Backend, tok backend.Token) backend.Completion {
-	t.Helper()
-	out := make([]backend.Completion, 16)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		n, err := b.Wait(out, 100*time.Millisecond)
-		require.NoError(t, err)
-		for _, c := range out[:n] {
-			if c.Token == tok {
-				return c
-			}
-		}
-	}
-	t.Fatalf("no completion for %#x", uint64(tok))
-	return backend.Completion{}
-}
-
 // Signals delivered to the thread blocked in epoll_pwait2 (EINTR) must not
 // surface from Wait, nor make a timeout fire late or not at all.
 func TestWaitRetriesEINTR(t *testing.T) {

@@ -1,6 +1,7 @@
 package epoll
 
 import (
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,9 @@ func (st *fdState) list(d direction) *opList {
 	return &st.poll
 }
 
+// maxTimeout caps KindTimeout so deadlines cannot overflow (about 146 years).
+const maxTimeout = time.Duration(1 << 62)
+
 // epollEvents is the interest set of every registered descriptor.
 const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 
@@ -49,7 +53,7 @@ var parkBit = [...]uint32{dirRd: stParkRd, dirWr: stParkWr, dirPoll: stParkPoll}
 // the same direction on its descriptor so a stream keeps its order.
 func (b *Backend) start1(op *backend.Op) {
 	if op.Kind == backend.KindTimeout && op.Timeout > 0 {
-		b.timerPush(timer{when: b.now() + int64(op.Timeout), op: op})
+		b.timerPush(timer{when: b.now() + int64(min(op.Timeout, maxTimeout)), op: op})
 		op.Sys.State |= stTimer
 		b.index(op)
 		return
