@@ -17,20 +17,20 @@ type discard struct {
 	bytes int
 }
 
-func (d *discard) Write(p []byte) error                                   { d.bytes += len(p); return nil }
-func (d *discard) WriteBuffers(bufs [][]byte) error                       { return nil }
-func (d *discard) LoseConnection() error                                  { return nil }
-func (d *discard) Abort() error                                           { return nil }
-func (d *discard) CloseWrite() error                                      { return nil }
-func (d *discard) LocalAddr() net.Addr                                    { return nil }
-func (d *discard) RemoteAddr() net.Addr                                   { return nil }
-func (d *discard) PauseReading()                                          {}
-func (d *discard) ResumeReading()                                         {}
-func (d *discard) RegisterProducer(transports.Producer, bool) error       { return nil }
-func (d *discard) UnregisterProducer()                                    {}
-func (d *discard) Clock() transports.Clock                                { return d.clk }
-func (d *discard) SetKeepAlive(bool, time.Duration) error                 { return nil }
-func (d *discard) SetNoDelay(bool) error                                  { return nil }
+func (d *discard) Write(p []byte) error                             { d.bytes += len(p); return nil }
+func (d *discard) WriteBuffers(bufs [][]byte) error                 { return nil }
+func (d *discard) LoseConnection() error                            { return nil }
+func (d *discard) Abort() error                                     { return nil }
+func (d *discard) CloseWrite() error                                { return nil }
+func (d *discard) LocalAddr() net.Addr                              { return nil }
+func (d *discard) RemoteAddr() net.Addr                             { return nil }
+func (d *discard) PauseReading()                                    {}
+func (d *discard) ResumeReading()                                   {}
+func (d *discard) RegisterProducer(transports.Producer, bool) error { return nil }
+func (d *discard) UnregisterProducer()                              {}
+func (d *discard) Clock() transports.Clock                          { return d.clk }
+func (d *discard) SetKeepAlive(bool, time.Duration) error           { return nil }
+func (d *discard) SetNoDelay(bool) error                            { return nil }
 
 var _ transports.TCPTransport = (*discard)(nil)
 

@@ -17,7 +17,7 @@
 // A server is a few lines:
 //
 //	f := resp.NewFactory(resp.NewStore(), resp.Options{})
-//	port, err := tcp.Listen(loop, "127.0.0.1:6380", f)
+//	port, err := tcp.Listen(loop, "127.0.0.1:6380", f, tcp.ListenOptions{})
 //
 // Like every gyre protocol, a connection's methods run on its loop goroutine;
 // see Store for sharing a keyspace between loops.
@@ -25,6 +25,7 @@ package resp
 
 import (
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,8 +68,8 @@ type Options struct {
 	// sends a long pipeline and reads nothing until it has sent all of it can
 	// stall.
 	Backpressure bool
-	// Config adds to or overrides the answers of CONFIG GET (keys in lower
-	// case). The built-in answers are the few clients ask for at start:
+	// Config adds to or overrides the answers of CONFIG GET (names are
+	// matched case-insensitively). The built-in answers are the few clients ask for at start:
 	// save "", appendonly "no", databases "1", proto-max-bulk-len, and so on.
 	Config map[string]string
 }
@@ -90,8 +91,9 @@ func (o Options) withDefaults() Options {
 }
 
 // Factory builds RESP server connections on one Store. It implements
-// transports.Factory. BuildProtocol is goroutine-safe (several loops may share
-// a Factory whose Store is shared).
+// transports.Factory. All its methods are goroutine-safe, so several loops may
+// share one Factory — but then its Store must come from NewSharedStore; with
+// a NewStore store, use one Factory (and Store) per loop.
 type Factory struct {
 	store  *Store
 	opts   Options
@@ -102,7 +104,7 @@ type Factory struct {
 }
 
 // NewFactory returns a factory serving store (a new NewStore() when nil) with
-// opts.
+// opts. opts.Config is copied.
 func NewFactory(store *Store, opts Options) *Factory {
 	if store == nil {
 		store = NewStore()
@@ -121,17 +123,18 @@ func NewFactory(store *Store, opts Options) *Factory {
 		"cluster-enabled":           "no",
 	}
 	for k, v := range opts.Config {
-		f.config[k] = v
+		f.config[strings.ToLower(k)] = v
 	}
 	return f
 }
 
 func formatIntString(v int64) string { return string(formatInt(nil, v)) }
 
-// Store returns the factory's store.
+// Store returns the factory's store (see Store for who may touch it).
 func (f *Factory) Store() *Store { return f.store }
 
-// BuildProtocol returns a new server connection; it never refuses.
+// BuildProtocol returns a new server connection; it never refuses. The
+// connection's methods run on the loop goroutine of its transport.
 func (f *Factory) BuildProtocol(net.Addr) transports.Protocol {
 	c := &conn{f: f, s: f.store, id: f.ids.Add(1)}
 	c.p.init(f.opts.MaxBulkLen, int64(f.opts.MaxArgs), f.opts.MaxInlineLen)
