@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gyre-io/gyre/clock"
 	"github.com/gyre-io/gyre/transports/transporttest"
 )
@@ -101,5 +103,40 @@ func BenchmarkChunkedDecode(b *testing.B) {
 		if err != nil || !done || nw != 64<<10 {
 			b.Fatal(nw, done, err)
 		}
+	}
+}
+
+// TestSteadyStateAllocatesNothing guards the zero-allocation request path.
+func TestSteadyStateAllocatesNothing(t *testing.T) {
+	post := HandlerFunc(func(w ResponseWriter, r *Request) { w.Write(r.BodyBytes()) })
+	for _, c := range []struct {
+		name string
+		h    Handler
+		in   string
+	}{
+		{"get", helloHandler, wrkGET},
+		{"pipelined", helloHandler, strings.Repeat(wrkGET, 16)},
+		{"post", post, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"},
+		{"chunked", post, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+		{"stream", HandlerFunc(func(w ResponseWriter, r *Request) {
+			w.Write(helloBody)
+			w.(Flusher).Flush()
+			w.Write(helloBody)
+		}), wrkGET},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, _, p := dial(t, c.h, Options{})
+			data := []byte(c.in)
+			p.DataReceived(data)
+			tr.Clear()
+			allocs := testing.AllocsPerRun(100, func() {
+				p.DataReceived(data)
+				tr.Clear()
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations per batch", allocs)
+			}
+			require.False(t, tr.WriteClosed())
+		})
 	}
 }

@@ -50,7 +50,6 @@ var (
 	errTarget           = perr(ErrBadRequest, "invalid request-target")
 	errVersion          = perr(ErrBadRequest, "malformed HTTP version")
 	errVersionMajor     = perr(ErrVersionNotSupported, "HTTP major version is not 1")
-	errBareCR           = perr(ErrBadRequest, "CR not followed by LF")
 	errObsFold          = perr(ErrBadRequest, "obs-fold (line folding) in header")
 	errFieldName        = perr(ErrBadRequest, "invalid header field name")
 	errSpaceBeforeColon = perr(ErrBadRequest, "whitespace between field name and colon")
