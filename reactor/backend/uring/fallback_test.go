@@ -235,6 +235,7 @@ func TestSubmitRejects(t *testing.T) {
 	} {
 		require.ErrorIs(t, b.Submit(op), backend.ErrUnsupported, "%v", op.Kind)
 	}
+	require.ErrorIs(t, b.Submit(nil), backend.ErrUnsupported)
 	require.Zero(t, b.Inflight())
 	// Generation 0 with an ordinary slot is the loop's business, not reserved.
 	ok := &backend.Op{Kind: backend.KindNop, Token: backend.MakeToken(3, 0)}

@@ -14,7 +14,7 @@ import (
 const (
 	stTracked  uint32 = 1 << iota // in b.track
 	stEmuMulti                    // multishot emulated by re-arming
-	stCancel                      // a cancel targeted the emulated op: do not re-arm
+	stCancel                      // a cancel targeted the re-arming op: do not re-arm
 	stEmuZC                       // send_zc done as a copying send + synthetic notification
 	stZCRetry                     // native send_zc said EOPNOTSUPP: redo it copying after its notification
 	stPollRecv                    // pool mode: poll for input, then receive into a pool buffer
@@ -25,8 +25,10 @@ const acceptFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
 
 // Submit queues op for the next Wait (or hands it to the kernel at once when
 // the submission queue is full). It fails, producing no completion, for an
-// unknown Kind, a malformed op or a reserved token (generation 0), and with
-// backend.ErrClosed after Close. Loop goroutine only; never blocks.
+// unknown Kind, a malformed op (nil, multishot or buffer selection where the
+// kind has none, connect without Addr) or a reserved token (see the package
+// comment), with backend.ErrUnsupported; and with backend.ErrClosed after
+// Close. Loop goroutine only; never blocks.
 func (b *Backend) Submit(op *backend.Op) error {
 	if b.closed {
 		return backend.ErrClosed
@@ -67,13 +69,13 @@ func (b *Backend) Submit(op *backend.Op) error {
 		op.Sys.Ts = unix.NsecToTimespec(int64(max(op.Timeout, 0)))
 	case backend.KindCancel:
 		if len(b.track) > 0 {
-			if t := b.track[op.Target]; t != nil && t.Sys.State&stEmuMulti != 0 {
+			if t := b.track[op.Target]; t != nil && t.Sys.State&(stEmuMulti|stPollRecv) != 0 {
 				t.Sys.State |= stCancel
 			}
 		}
 	case backend.KindCancelFd:
 		for _, t := range b.track {
-			if t.Fd == op.Fd && t.Sys.State&stEmuMulti != 0 {
+			if t.Fd == op.Fd && t.Sys.State&(stEmuMulti|stPollRecv) != 0 {
 				t.Sys.State |= stCancel
 			}
 		}
@@ -86,6 +88,9 @@ func (b *Backend) Submit(op *backend.Op) error {
 
 // validate rejects what the backend cannot run.
 func validate(op *backend.Op) error {
+	if op == nil {
+		return fmt.Errorf("gyre/backend/uring: nil op: %w", backend.ErrUnsupported)
+	}
 	if reserved(op.Token) {
 		return fmt.Errorf("gyre/backend/uring: %v op with reserved token %#x: %w", op.Kind, uint64(op.Token), backend.ErrUnsupported)
 	}

@@ -228,6 +228,9 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 		}
 	}
 	switch {
+	case errno == unix.EAGAIN && op.Sys.State&stCancel != 0:
+		b.pool.put(id) // a cancel may have missed the poll: end here
+		c.Res = -int32(unix.ECANCELED)
 	case errno == unix.EAGAIN:
 		b.pool.put(id)
 		b.push(op) // the poll again
