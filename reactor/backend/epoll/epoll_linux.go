@@ -172,17 +172,18 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 	}
 	b.wokeInner = false
 	for {
-		now := b.now()
-		b.fireTimers(now)
+		// The clock is read only when a timer or a timeout needs it.
+		var now int64
+		if len(b.timers) > 0 || timeout > 0 {
+			now = b.now()
+			b.fireTimers(now)
+		}
 		block := timeout
 		switch {
 		case len(b.cq) > b.cqHead || b.wokeInner:
 			block = 0
 		case timeout > 0:
-			block = time.Duration(deadline - now)
-			if block < 0 {
-				block = 0
-			}
+			block = max(time.Duration(deadline-now), 0)
 		}
 		if len(b.timers) > 0 && block != 0 {
 			if d := time.Duration(b.timers[0].when - now); block < 0 || d < block {
@@ -200,8 +201,10 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		for i := 0; i < n; i++ {
 			b.event(&b.events[i])
 		}
-		now = b.now()
-		b.fireTimers(now)
+		if len(b.timers) > 0 || timeout > 0 {
+			now = b.now()
+			b.fireTimers(now)
+		}
 		if len(b.cq) > b.cqHead || b.wokeInner || timeout == 0 || (timeout > 0 && now >= deadline) {
 			break
 		}

@@ -180,3 +180,41 @@ func TestSteadyStateAllocs(t *testing.T) {
 	}
 	require.Zero(t, testing.AllocsPerRun(500, round))
 }
+
+// A multishot poll on a descriptor that is already ready fires once, then once
+// per new edge: never again for the same readiness (as io_uring's poll).
+func TestMultishotPollFiresOncePerEdge(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	b, err := epoll.New(backend.Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = unix.Write(fds[0], []byte("x"))
+	require.NoError(t, err)
+	// Register the descriptor first with another op, so arming is not its ADD.
+	other := &backend.Op{Kind: backend.KindPoll, Token: backend.MakeToken(2, 0), Fd: int32(fds[1]), Events: unix.POLLPRI}
+	require.NoError(t, b.Submit(other))
+	op := &backend.Op{Kind: backend.KindPoll, Token: backend.MakeToken(1, 0), Fd: int32(fds[1]), Events: unix.POLLIN, Multishot: true}
+	require.NoError(t, b.Submit(op))
+	out := make([]backend.Completion, 8)
+	count := func() int {
+		got := 0
+		for i := 0; i < 3; i++ {
+			n, err := b.Wait(out, 5*time.Millisecond)
+			require.NoError(t, err)
+			for _, c := range out[:n] {
+				require.Equal(t, op.Token, c.Token)
+				require.True(t, c.More())
+				require.NotZero(t, c.Res&unix.POLLIN)
+				got++
+			}
+		}
+		return got
+	}
+	require.Equal(t, 1, count(), "already readable: exactly one completion")
+	_, err = unix.Write(fds[0], []byte("y"))
+	require.NoError(t, err)
+	require.Equal(t, 1, count(), "one new edge: exactly one completion")
+}

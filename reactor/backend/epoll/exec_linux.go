@@ -76,10 +76,11 @@ func (b *Backend) start1(op *backend.Op) {
 // epoll on first need.
 func (b *Backend) park(op *backend.Op, d direction) {
 	st := b.fdState(op.Fd)
-	if st.registered && st.empty() {
+	if st.registered && (st.empty() || d == dirPoll && op.Multishot) {
 		// Nothing was waiting on fd, so the caller may have closed it (and the
 		// number been reused) without KindClose, which silently drops it from
-		// the epoll set. Re-arm it, which also proves it is still there.
+		// the epoll set. Re-arm it, which also proves it is still there. A
+		// multishot poll re-arms too: epoll then reports the current readiness.
 		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: st.gen}
 		if unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, int(op.Fd), &b.ev) != nil {
 			st.registered = false
@@ -412,11 +413,15 @@ func (b *Backend) execRW(op *backend.Op) bool {
 	return b.result(op, n, e)
 }
 
-// execPoll completes a poll whose events are already pending (like io_uring,
-// which checks before arming); otherwise the op waits on the poll list.
+// execPoll completes a single-shot poll whose events are already pending (like
+// io_uring, which checks before arming); otherwise the op waits on the poll
+// list. A descriptor epoll refuses (a regular file) is always ready.
 func (b *Backend) execPoll(op *backend.Op) bool {
-	if op.Sys.State&stParkPoll != 0 {
-		return true // already armed multishot; events come from epoll
+	sync := op.Sys.State&stSync != 0
+	if op.Multishot && !sync {
+		// Armed by park, whose epoll_ctl makes epoll report the current
+		// readiness once; later edges each post one more completion.
+		return true
 	}
 	b.pfd[0] = unix.PollFd{Fd: op.Fd, Events: int16(op.Events)}
 	n, err := unix.Poll(b.pfd[:], 0)
@@ -432,12 +437,8 @@ func (b *Backend) execPoll(op *backend.Op) bool {
 		b.post(op, -int32(unix.EBADF), 0)
 		return false
 	}
-	if !op.Multishot {
-		b.post(op, int32(re), 0)
-		return false
-	}
-	b.post(op, int32(re), backend.FlagMore)
-	return true
+	b.post(op, int32(re), 0)
+	return false
 }
 
 // cancel ends a waiting op with -ECANCELED.
