@@ -2,6 +2,7 @@ package uring_test
 
 import (
 	"errors"
+	"math"
 	"runtime"
 	"sync"
 	"testing"
@@ -215,10 +216,13 @@ func TestWakeConcurrent(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	// A final Wake from another goroutine unblocks an unbounded Wait.
-	go func() { _ = b.Wake() }()
-	_, err := b.Wait(out, -1)
-	require.NoError(t, err)
+	// A final Wake from another goroutine unblocks an unbounded Wait, and one
+	// with a timeout too large for deadline arithmetic.
+	for _, timeout := range []time.Duration{-1, math.MaxInt64} {
+		go func() { _ = b.Wake() }()
+		_, err := b.Wait(out, timeout)
+		require.NoError(t, err)
+	}
 	require.NoError(t, b.Close())
 	require.ErrorIs(t, b.Wake(), backend.ErrClosed)
 }

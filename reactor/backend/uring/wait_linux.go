@@ -11,6 +11,9 @@ import (
 	ring "github.com/gyre-io/gyre/uring"
 )
 
+// maxWait is the longest Wait timeout taken literally (about 146 years).
+const maxWait = time.Duration(1 << 62)
+
 // Wait submits queued ops, waits until at least one completion is ready, the
 // timeout passes (timeout < 0: no limit; 0: poll) or Wake is called, and copies
 // up to len(out) completions into out. Completions that do not fit stay for the
@@ -19,6 +22,9 @@ import (
 func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, error) {
 	if b.closed {
 		return 0, backend.ErrClosed
+	}
+	if timeout > maxWait {
+		timeout = -1 // beyond any deadline arithmetic: no limit
 	}
 	b.sawWake = false
 	n := b.drainSynth(out)
