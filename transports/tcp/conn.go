@@ -745,3 +745,8 @@ func setKeepAlive(fd int, on bool, idle time.Duration) error {
 	}
 	return nil
 }
+
+// Disconnecting reports whether LoseConnection or Abort has been called (or
+// the connection is already gone): framers use it to stop delivering frames
+// from the rest of a chunk.
+func (c *Conn) Disconnecting() bool { return c.disconnecting || c.closing || c.lost }
