@@ -37,8 +37,13 @@
 // ResponseWriter is reused for the next request: all of them are valid only
 // until ServeHTTP returns. Copy what you keep (strings.Clone, bytes.Clone).
 //
+// A handler that panics ends its connection the way the transport treats
+// any panicking protocol (the tcp transport reports it and resets the
+// connection); nothing is answered.
+//
 // # Not supported (v1)
 //
-// Handlers that answer later (asynchronously), Upgrade and CONNECT tunnels,
-// streaming request bodies to the handler, and content codings.
+// Handlers that answer later (asynchronously), informational (1xx) answers
+// from handlers, Upgrade and CONNECT tunnels, streaming request bodies to the
+// handler, and content codings.
 package http

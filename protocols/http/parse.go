@@ -92,6 +92,9 @@ func parseHead(r *Request, buf []byte, o *Options, s *headScan) (int, error) {
 			return 0, errLineTooLong
 		}
 		s.lineOK = true
+		if s.pos < start+lf {
+			s.pos = start + lf // the empty line cannot start earlier
+		}
 	}
 	end, next := findHeadEnd(buf, s.pos)
 	if end < 0 {

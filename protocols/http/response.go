@@ -42,10 +42,10 @@ func (w *response) Header() *Header { return &w.header }
 
 // WriteHeader implements ResponseWriter.
 func (w *response) WriteHeader(status int) {
-	if w.wroteHeader {
-		return
+	if w.wroteHeader || status >= 100 && status < 200 {
+		return // informational responses are not supported: ignored
 	}
-	if status < 100 || status > 999 {
+	if status < 200 || status > 999 {
 		status = StatusInternalServerError
 	}
 	w.wroteHeader = true

@@ -33,8 +33,8 @@ type ResponseWriter interface {
 	// Server are added unless set.
 	Header() *Header
 	// WriteHeader sets the status code; only the first call counts. A code
-	// outside 100..999 is replaced by 500. Informational (1xx) codes other
-	// than through Expect are not supported and are treated as final.
+	// outside 100..999 is replaced by 500. Informational (1xx) codes are not
+	// supported (100 Continue is sent by the server itself) and are ignored.
 	WriteHeader(status int)
 	// Write appends to the body, calling WriteHeader(200) first if needed.
 	// Up to Options.ResponseBufferBytes the body is buffered and sent with a

@@ -74,6 +74,7 @@ func testHandler(w ResponseWriter, r *Request) {
 		w.Header().Add("X-Multi", "1")
 		w.Header().Add("x-multi", "2")
 	case "/status":
+		w.WriteHeader(StatusContinue)
 		w.WriteHeader(StatusNotFound)
 		w.Write([]byte("nope"))
 	case "/notmodified":
