@@ -1,6 +1,7 @@
 package uring
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -42,7 +43,9 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 			wt = 0
 		}
 		if _, err := b.r.SubmitAndWait(1, wt); err != nil && b.r.CQReady() == 0 {
-			if n > 0 {
+			if n > 0 || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN) {
+				// EBUSY/EAGAIN: the kernel is short of room or memory for now;
+				// the caller's next Wait tries again.
 				return n, nil
 			}
 			return 0, fmt.Errorf("gyre/backend/uring: wait: %w", err)
