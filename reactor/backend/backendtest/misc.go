@@ -27,6 +27,7 @@ func miscScenarios() []scenario {
 		{name: "fd_reuse_after_close_op", fn: func(h *harness) { testFdReuse(h, true) }},
 		{name: "fd_reuse_after_direct_close", fn: func(h *harness) { testFdReuse(h, false) }},
 		{name: "wake_storm", fn: testWakeStorm},
+		{name: "bad_descriptors", fn: testBadFds},
 	}
 }
 
@@ -281,4 +282,26 @@ func testWakeStorm(h *harness) {
 	cancel := h.submit(&backend.Op{Kind: backend.KindCancel, Target: safety})
 	h.expectRes(safety, eCANCELED)
 	h.expectRes(cancel, 0)
+}
+
+// Ops on descriptors that do not exist fail with -EBADF; nothing hangs, panics
+// or leaks.
+func testBadFds(h *harness) {
+	closed := h.socket(unix.SOCK_STREAM)
+	h.closeNow(closed)
+	for _, fd := range []int32{-1, int32(closed), 1 << 30} {
+		for _, op := range []*backend.Op{
+			{Kind: backend.KindRecv, Fd: fd, Buf: make([]byte, 4)},
+			{Kind: backend.KindRecv, Fd: fd, BufferSelect: true, Multishot: true},
+			{Kind: backend.KindSend, Fd: fd, Buf: []byte("x")},
+			{Kind: backend.KindAccept, Fd: fd, Multishot: true},
+			{Kind: backend.KindPoll, Fd: fd, Events: unix.POLLIN},
+			{Kind: backend.KindPoll, Fd: fd, Events: unix.POLLIN, Multishot: true},
+			{Kind: backend.KindRead, Fd: fd, Buf: make([]byte, 4)},
+			{Kind: backend.KindClose, Fd: fd},
+		} {
+			c, _ := h.final(h.submit(op))
+			require.Equal(h.t, -int32(unix.EBADF), c.Res, "%v on fd %d: %s", op.Kind, fd, errText(c.Res))
+		}
+	}
 }

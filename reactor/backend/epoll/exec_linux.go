@@ -75,8 +75,13 @@ func (b *Backend) start1(op *backend.Op) {
 // park puts op on its descriptor's wait list, registering the descriptor with
 // epoll on first need.
 func (b *Backend) park(op *backend.Op, d direction) {
-	st := b.fdState(op.Fd)
-	if st.registered && (st.empty() || d == dirPoll && op.Multishot) {
+	if op.Fd < 0 {
+		b.post(op, -int32(unix.EBADF), 0)
+		b.retire(op)
+		return
+	}
+	st := b.lookupFd(op.Fd)
+	if st != nil && st.registered && (st.empty() || d == dirPoll && op.Multishot) {
 		// Nothing was waiting on fd, so the caller may have closed it (and the
 		// number been reused) without KindClose, which silently drops it from
 		// the epoll set. Re-arm it, which also proves it is still there. A
@@ -87,14 +92,23 @@ func (b *Backend) park(op *backend.Op, d direction) {
 			st.noNowait = false
 		}
 	}
-	if !st.registered {
-		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: st.gen}
+	if st == nil || !st.registered {
+		// Register before recording anything, so a bogus descriptor number
+		// costs no state.
+		var gen int32
+		if st != nil {
+			gen = st.gen
+		}
+		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: gen}
 		err := unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, int(op.Fd), &b.ev)
 		if err == unix.EEXIST { // registered under an older generation
 			err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, int(op.Fd), &b.ev)
 		}
 		switch err {
 		case nil:
+			if st == nil {
+				st = b.fdState(op.Fd)
+			}
 			st.registered = true
 		case unix.EPERM:
 			// A regular file or similar: always "ready", cannot be polled.
@@ -106,7 +120,7 @@ func (b *Backend) park(op *backend.Op, d direction) {
 			b.retire(op)
 			return
 		default:
-			b.post(op, -int32(err.(unix.Errno)), 0)
+			b.post(op, errRes(err), 0)
 			b.retire(op)
 			return
 		}
