@@ -1,0 +1,6 @@
+//go:build race
+
+package tcp_test
+
+// raceEnabled scales the load tests down under the race detector.
+const raceEnabled = true
