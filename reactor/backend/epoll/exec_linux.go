@@ -254,7 +254,7 @@ func (b *Backend) execAccept(op *backend.Op) bool {
 
 func (b *Backend) execConnect(op *backend.Op) bool {
 	if op.Sys.State&stConnecting == 0 {
-		e := sysConnect(op.Fd, op.Addr, op.AddrLen)
+		e := sysConnect(op.Fd, op.Addr, min(op.AddrLen, unix.SizeofSockaddrAny))
 		switch e {
 		case 0:
 			b.post(op, 0, 0)
@@ -344,7 +344,7 @@ func (b *Backend) execSendmsg(op *backend.Op) bool {
 	b.setIov(op, op.Buf)
 	if op.Kind == backend.KindSendMsg && op.Addr != nil && op.AddrLen > 0 {
 		b.msg.Name = (*byte)(unsafe.Pointer(op.Addr))
-		b.msg.Namelen = op.AddrLen
+		b.msg.Namelen = min(op.AddrLen, unix.SizeofSockaddrAny)
 	}
 	n, e := retry(func() (int, unix.Errno) { return sysSendmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
 	b.msg = unix.Msghdr{}
