@@ -253,14 +253,17 @@ func (b *Backend) Close() error {
 		op = next
 	}
 	b.pendHead, b.pendTail = nil, nil
-	if s := b.getSQE(); s != nil {
-		s.PrepCancelAny(ring.CancelAll)
-		s.UserData = uint64(tokCancelAll)
-		b.cancelOut = true
-	}
+	sent := false
 	deadline := time.Now().Add(closeLimit)
 	var err error
-	for (b.inflight > 0 || b.wakeArmed || b.cancelOut) && time.Now().Before(deadline) {
+	for (b.inflight > 0 || b.wakeArmed || b.cancelOut || !sent) && time.Now().Before(deadline) {
+		if !sent {
+			if s := b.getSQE(); s != nil { // nil: the SQ is full, retry after reaping
+				s.PrepCancelAny(ring.CancelAll)
+				s.UserData = uint64(tokCancelAll)
+				sent, b.cancelOut = true, true
+			}
+		}
 		if _, err = b.r.SubmitAndWait(1, 50*time.Millisecond); err != nil && !errors.Is(err, unix.EBUSY) {
 			break
 		}
