@@ -120,6 +120,26 @@ func (p *parser) next(b []byte) int {
 // lengthLine reads "<c><integer>\r?" at pos. It returns gotRequest with the
 // integer and pos past the line, needMore, or gotError.
 func (p *parser) lengthLine(b []byte, tooBig string) (int64, int) {
+	// Fast path: up to 18 digits (no overflow possible) and the CR and the
+	// byte after it, all present. Anything else takes the general path.
+	if p.scan == 0 {
+		start := p.pos + 1
+		j := start
+		var v int64
+		for j < len(b) && j-start < 18 {
+			c := b[j]
+			if c < '0' || c > '9' {
+				break
+			}
+			v = v*10 + int64(c-'0')
+			j++
+		}
+		if j > start && j+1 < len(b) && b[j] == '\r' && j-p.pos <= p.maxInline &&
+			(b[start] != '0' || j == start+1) {
+			p.pos = j + 2
+			return v, gotRequest
+		}
+	}
 	from := p.pos + p.scan
 	i := bytes.IndexByte(b[from:], '\r')
 	if i < 0 {
