@@ -3,6 +3,7 @@ package uring_test
 import (
 	"errors"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -21,17 +22,27 @@ import (
 func open(t testing.TB, cfg backend.Config, o uringbe.Options) *uringbe.Backend {
 	t.Helper()
 	runtime.LockOSThread()
+	before := countFds(t)
 	b, err := uringbe.NewWithOptions(cfg, o)
 	if errors.Is(err, ring.ErrUnavailable) {
 		runtime.UnlockOSThread()
 		t.Skipf("io_uring unavailable: %v", err)
 	}
 	require.NoError(t, err)
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs after the cleanups of descriptors opened later
 		_ = b.Close() // ErrClosed if the test closed it
 		runtime.UnlockOSThread()
+		if !t.Failed() {
+			require.Equal(t, before, countFds(t), "descriptor leak")
+		}
 	})
 	return b
+}
+
+func countFds(t testing.TB) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
 }
 
 // collect waits until pred says done, gathering completions by token.
