@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/reactor/backend/backendtest"
 	"github.com/gyre-io/gyre/reactor/backend/epoll"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newEpoll(tb testing.TB, cfg backend.Config) backend.Backend {
 	b, err := epoll.New(cfg)
