@@ -105,8 +105,10 @@ func (o Options) withDefaults() Options {
 }
 
 // NewFactory returns a factory whose protocols serve HTTP/1.1 with h. The
-// factory may be shared by listeners on several loops; each connection's
-// protocol belongs to its own loop.
+// factory's BuildProtocol is goroutine-safe, so listeners on several loops may
+// share it; each protocol it builds belongs to its connection's loop, and h is
+// then called from every one of those loops (h must be safe for that if it
+// keeps shared state).
 func NewFactory(h Handler, o Options) transports.Factory {
 	opts := o.withDefaults()
 	return transports.FactoryFunc(func(addr net.Addr) transports.Protocol {

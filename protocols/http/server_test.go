@@ -142,6 +142,11 @@ var exchanges = []exchange{
 		want: echo(`POST /echo HTTP/1.1 path=/echo query= host=h cl=-1 chunked=true close=false x=[] body=""`)},
 	{name: "expect 100-continue", in: "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nhi",
 		want: "HTTP/1.1 100 Continue\r\n\r\n" + echo(`POST /echo HTTP/1.1 path=/echo query= host=h cl=2 chunked=false close=false x=[] body="hi"`)},
+	{name: "expect 100-continue chunked", in: "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+		want: "HTTP/1.1 100 Continue\r\n\r\n" + echo(`POST /echo HTTP/1.1 path=/echo query= host=h cl=-1 chunked=true close=false x=[] body="hi"`)},
+	{name: "connect and unknown method", in: "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\nPROPFIND /echo HTTP/1.1\r\nHost: h\r\n\r\n",
+		want: "HTTP/1.1 500 Internal Server Error\r\n" + date + "Content-Length: 0\r\n\r\n" +
+			echo(`PROPFIND /echo HTTP/1.1 path=/echo query= host=h cl=0 chunked=false close=false x=[] body=""`)},
 	{name: "expect without body", in: "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n", want: hello()},
 	{name: "expect ignored in 1.0", in: "GET / HTTP/1.0\r\nExpect: whatever\r\nConnection: keep-alive\r\n\r\n",
 		want: "HTTP/1.1 200 OK\r\n" + date + "Content-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!"},
@@ -492,4 +497,17 @@ func TestLargeStreamingResponse(t *testing.T) {
 	want := "HTTP/1.1 200 OK\r\n" + date + "Transfer-Encoding: chunked\r\n\r\n" +
 		strings.Repeat("2710\r\n"+string(chunk)+"\r\n", 10) + "0\r\n\r\n"
 	require.Equal(t, want, tr.String())
+}
+
+// TestLostMidRequest: the connection may end anywhere, timers included.
+func TestLostMidRequest(t *testing.T) {
+	for _, in := range []string{"GET / HT", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"} {
+		tr, clk, p := dial(t, HandlerFunc(testHandler), Options{})
+		p.DataReceived([]byte(in))
+		tr.EndConnection(transports.Lost(io.ErrUnexpectedEOF))
+		require.Zero(t, clk.Len())
+		clk.Advance(time.Hour)
+		require.Empty(t, tr.String())
+	}
 }
