@@ -19,11 +19,37 @@ import (
 //     the other, both through the backend (one round trip per iteration).
 //   - multishot_recv_64: a peer writes 64 bytes, one armed multishot recv with
 //     provided buffers delivers them, the buffer is released.
+//   - timeout_cancel: arm an hour-long timeout and cancel it (two completions).
 func Bench(b *testing.B, newBackend NewFunc) {
 	b.Run("nop", func(b *testing.B) { benchNop(b, newBackend, 1) })
 	b.Run("nop_batch32", func(b *testing.B) { benchNop(b, newBackend, 32) })
 	b.Run("send_recv_64", func(b *testing.B) { benchSendRecv(b, newBackend) })
 	b.Run("multishot_recv_64", func(b *testing.B) { benchMultishot(b, newBackend) })
+	b.Run("timeout_cancel", func(b *testing.B) { benchTimeoutCancel(b, newBackend) })
+}
+
+func benchTimeoutCancel(b *testing.B, newBackend NewFunc) {
+	be := newBackend(b, backend.Config{})
+	defer func() { _ = be.Close() }()
+	var timeout, cancel backend.Op
+	out := make([]backend.Completion, 8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timeout = backend.Op{Kind: backend.KindTimeout, Token: backend.MakeToken(1, uint32(i)), Timeout: time.Hour}
+		cancel = backend.Op{Kind: backend.KindCancel, Token: backend.MakeToken(2, uint32(i)), Target: timeout.Token}
+		if err := be.Submit(&timeout); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Submit(&cancel); err != nil {
+			b.Fatal(err)
+		}
+		benchWait(b, be, out, 2, func(c *backend.Completion) {
+			if c.Token == timeout.Token && c.Res != -int32(unix.ECANCELED) {
+				b.Fatalf("timeout: res %d", c.Res)
+			}
+		})
+	}
 }
 
 // benchWait waits until want completions arrived, calling fn on each.
