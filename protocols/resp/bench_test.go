@@ -119,3 +119,17 @@ func BenchmarkSetSharedP16(b *testing.B) {
 		c.DataReceived(in)
 	}
 }
+
+// BenchmarkBigSetIn64KChunks sends a 16 MiB SET in 64 KiB reads: the cost
+// must stay linear in the value size (no re-scan or re-copy per read).
+func BenchmarkBigSetIn64KChunks(b *testing.B) {
+	c, _ := benchConn(b, "")
+	in := []byte(mb("SET", "k", strings.Repeat("x", 16<<20)))
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for off := 0; off < len(in); off += 64 << 10 {
+			c.DataReceived(in[off:min(off+64<<10, len(in))])
+		}
+	}
+}

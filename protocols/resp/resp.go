@@ -204,6 +204,9 @@ func (c *conn) DataReceived(p []byte) {
 	b := p
 	owned := len(c.buf) > 0
 	if owned {
+		if need := len(c.buf) + len(p); need > cap(c.buf) {
+			c.grow(need)
+		}
 		c.buf = append(c.buf, p...)
 		b = c.buf
 	}
@@ -217,8 +220,10 @@ func (c *conn) DataReceived(p []byte) {
 	rest := b[c.p.start:]
 	switch {
 	case owned:
-		n := copy(c.buf, rest)
-		c.buf = c.buf[:n]
+		if c.p.start > 0 { // (start == 0: nothing consumed, nothing to move)
+			n := copy(c.buf, rest)
+			c.buf = c.buf[:n]
+		}
 	case len(rest) > 0:
 		c.buf = append(c.buf[:0], rest...)
 	}
@@ -226,6 +231,23 @@ func (c *conn) DataReceived(p []byte) {
 	if len(c.buf) == 0 && cap(c.buf) > keepBuffer {
 		c.buf = nil
 	}
+}
+
+// grow makes room for need bytes in c.buf: it doubles the capacity, but
+// never past the end of the bulk being read when that is known, so a big
+// value costs about twice its size in buffer allocations (append's 1.25x
+// growth would cost about five times), while a client that announces a huge
+// bulk still has to send half of it before the buffer reaches full size.
+func (c *conn) grow(need int) {
+	target := max(need, 2*cap(c.buf))
+	if c.p.n >= 0 && c.p.bulk >= 0 {
+		if want := c.p.pos + c.p.bulk + 2; want >= need && want < target {
+			target = want
+		}
+	}
+	nb := make([]byte, len(c.buf), target)
+	copy(nb, c.buf)
+	c.buf = nb
 }
 
 // process runs the complete requests of b, then writes the replies.
