@@ -167,6 +167,9 @@ func runOne(ctx context.Context, o Options, w Workload, s System, rep int) (smp 
 		return fail(err)
 	}
 	smp.Metrics = m
+	if m.Requests == 0 {
+		return fail(fmt.Errorf("no request completed in the window (errors %d)", m.Errors))
+	}
 	smp.ServerCPUs = win.CPU.Seconds()
 	if m.Requests > 0 {
 		smp.CPUPerReqUs = win.CPU.Seconds() * 1e6 / float64(m.Requests)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -310,12 +311,12 @@ func (w *worker) run(ctx context.Context, mStart, end time.Time, budget *atomic.
 		w.fill()
 		sent := time.Now()
 		if _, err := w.c.Write(w.batch); err != nil {
-			return w.failed(err, end)
+			return w.failed(ctx, err, end)
 		}
 		measured := !sent.Before(mStart)
 		for i := 0; i < w.cfg.Depth; i++ {
 			if err := w.readOne(i); err != nil {
-				return w.failed(err, end)
+				return w.failed(ctx, err, end)
 			}
 			t := time.Now()
 			if measured && !t.After(end) {
@@ -326,11 +327,16 @@ func (w *worker) run(ctx context.Context, mStart, end time.Time, budget *atomic.
 	}
 }
 
-// failed decides whether err counts: I/O errors after the window (deadline,
-// close at the end) do not.
-func (w *worker) failed(err error, end time.Time) error {
-	if errors.Is(err, errMismatch) || time.Now().Before(end) {
+// failed decides whether err counts as an error: a wrong reply always does,
+// an I/O error inside the window does, and so does a reply still missing two
+// seconds after the window (the grace deadline: a stalled server); the close
+// and deadline at the end of a run, or a cancelled ctx, do not.
+func (w *worker) failed(ctx context.Context, err error, end time.Time) error {
+	switch {
+	case errors.Is(err, errMismatch), time.Now().Before(end):
 		return err
+	case ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("loadgen: no reply within the grace period: %w", err)
 	}
 	return nil
 }

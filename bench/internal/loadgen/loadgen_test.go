@@ -147,3 +147,31 @@ func TestNoServer(t *testing.T) {
 	_, err = Run(context.Background(), Config{Proto: "echo", Addr: addr, Duration: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ErrNoConnection)
 }
+
+// A server that accepts and never answers is a stall: each connection's
+// missing reply counts as an error once the grace period is over.
+func TestStalledServerCounts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	held := make(chan net.Conn, 16)
+	defer func() {
+		ln.Close()
+		for len(held) > 0 {
+			_ = (<-held).Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	res, err := Run(context.Background(), Config{Proto: "resp", Addr: ln.Addr().String(), Conns: 2, Duration: 50 * time.Millisecond})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), res.Errors)
+	require.Zero(t, res.Requests)
+}
