@@ -35,6 +35,11 @@ type strict struct {
 	n      int    // bytes received
 	keep   bool   // keep received bytes in got
 	got    []byte // received bytes (when keep)
+	// stopped: abort or lose was called through the helpers below; no
+	// DataReceived may follow. inside: such a call is running; ConnectionLost
+	// must not run inside it.
+	stopped bool
+	inside  int
 
 	lostCh chan struct{} // closed by the first ConnectionLost
 	onMade func(s *strict)
@@ -62,7 +67,7 @@ func (s *strict) ConnectionMade(tr transports.Transport) {
 
 func (s *strict) DataReceived(p []byte) {
 	s.mu.Lock()
-	made, lost := s.made, s.lost
+	made, lost, stopped := s.made, s.lost, s.stopped
 	s.n += len(p)
 	if s.keep {
 		s.got = append(s.got, p...)
@@ -70,6 +75,9 @@ func (s *strict) DataReceived(p []byte) {
 	s.mu.Unlock()
 	if made != 1 || lost != 0 {
 		s.t.Errorf("%s: DataReceived(%d bytes) with made=%d lost=%d", s.name, len(p), made, lost)
+	}
+	if stopped {
+		s.t.Errorf("%s: DataReceived(%d bytes) after Abort/LoseConnection", s.name, len(p))
 	}
 	if s.onData != nil {
 		s.onData(s, p)
@@ -79,11 +87,14 @@ func (s *strict) DataReceived(p []byte) {
 func (s *strict) ConnectionLost(reason error) {
 	s.mu.Lock()
 	s.lost++
-	made, lost := s.made, s.lost
+	made, lost, inside := s.made, s.lost, s.inside
 	if lost == 1 {
 		s.reason = reason
 	}
 	s.mu.Unlock()
+	if inside > 0 {
+		s.t.Errorf("%s: ConnectionLost inside Abort/LoseConnection", s.name)
+	}
 	if made != 1 || lost != 1 {
 		s.t.Errorf("%s: ConnectionLost #%d (made %d): %v", s.name, lost, made, reason)
 		return
@@ -92,6 +103,26 @@ func (s *strict) ConnectionLost(reason error) {
 	if s.onLost != nil {
 		s.onLost(s)
 	}
+}
+
+// abort calls Abort on the transport, recording that reading has stopped.
+// Loop goroutine only.
+func (s *strict) abort() error { return s.stop(transports.Transport.Abort) }
+
+// lose calls LoseConnection likewise.
+func (s *strict) lose() error { return s.stop(transports.Transport.LoseConnection) }
+
+func (s *strict) stop(f func(transports.Transport) error) error {
+	s.mu.Lock()
+	s.stopped = true
+	s.inside++
+	tr := s.tr
+	s.mu.Unlock()
+	err := f(tr)
+	s.mu.Lock()
+	s.inside--
+	s.mu.Unlock()
+	return err
 }
 
 // state returns a consistent snapshot.
