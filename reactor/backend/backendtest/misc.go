@@ -23,6 +23,7 @@ func miscScenarios() []scenario {
 		{name: "poll_multishot", fn: testPollMultishot},
 		{name: "cancel_fd", fn: testCancelFd},
 		{name: "cancel_same_batch", fn: testCancelSameBatch},
+		{name: "cancel_each_parked_kind", fn: testCancelEachKind},
 		{name: "mixed_load_one_final_each", fn: testMixedLoad},
 		{name: "fd_reuse_after_close_op", fn: func(h *harness) { testFdReuse(h, true) }},
 		{name: "fd_reuse_after_direct_close", fn: func(h *harness) { testFdReuse(h, false) }},
@@ -303,5 +304,49 @@ func testBadFds(h *harness) {
 			c, _ := h.final(h.submit(op))
 			require.Equal(h.t, -int32(unix.EBADF), c.Res, "%v on fd %d: %s", op.Kind, fd, errText(c.Res))
 		}
+	}
+}
+
+// Every kind of op that can wait can be cancelled by token while it waits: a
+// send on a full socket, an accept, a pipe read and write, a recvmsg, a poll.
+func testCancelEachKind(h *harness) {
+	a, _ := h.socketpair()
+	full := make([]byte, 65536)
+	for { // fill a's send buffer (and the peer's receive buffer)
+		if _, err := unix.Write(a, full); err != nil {
+			require.ErrorIs(h.t, err, unix.EAGAIN)
+			break
+		}
+	}
+	ln, _ := h.listener()
+	r, _ := h.pipe(false)
+	_, w := h.pipe(false)
+	for { // fill the second pipe
+		if _, err := unix.Write(w, full); err != nil {
+			require.ErrorIs(h.t, err, unix.EAGAIN)
+			break
+		}
+	}
+	u, _ := h.udp()
+	var from unix.RawSockaddrAny
+	ops := []*backend.Op{
+		{Kind: backend.KindSend, Fd: int32(a), Buf: full[:1000]},
+		{Kind: backend.KindSendv, Fd: int32(a), Bufs: [][]byte{full[:10], full[:10]}},
+		{Kind: backend.KindAccept, Fd: int32(ln)},
+		{Kind: backend.KindRead, Fd: int32(r), Buf: make([]byte, 8)},
+		{Kind: backend.KindWrite, Fd: int32(w), Buf: full[:1000]},
+		{Kind: backend.KindRecvMsg, Fd: int32(u), Buf: make([]byte, 8), Addr: &from, AddrLen: unix.SizeofSockaddrAny},
+		{Kind: backend.KindPoll, Fd: int32(r), Events: unix.POLLIN},
+	}
+	for _, op := range ops {
+		h.submit(op)
+	}
+	h.settle()
+	for _, op := range ops {
+		require.False(h.t, h.pending(op.Token), "%v completed while it should wait", op.Kind)
+		cancel := h.submit(&backend.Op{Kind: backend.KindCancel, Target: op.Token})
+		last, _ := h.final(op.Token)
+		require.Equal(h.t, eCANCELED, last.Res, "%v: %s", op.Kind, errText(last.Res))
+		h.expectRes(cancel, 0)
 	}
 }
