@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/gyre-io/gyre/bench/internal/gnetsrv"
@@ -45,8 +46,24 @@ func serveMain(args []string) int {
 	impl := fs.String("impl", "gyre-uring", "implementation: gyre-uring, gyre-epoll, net or gnet")
 	addr := fs.String("addr", "127.0.0.1:7000", "listen address HOST:PORT")
 	loops := fs.Int("loops", 1, "event loops (gyre: one ring each, SO_REUSEPORT listeners; gnet: event loops; net: ignored)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole serve run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench serve: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "bench serve: %v\n", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
 	}
 	if *loops < 1 {
 		fmt.Fprintln(os.Stderr, "bench serve: -loops must be at least 1")

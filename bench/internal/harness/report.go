@@ -81,7 +81,18 @@ func Summarize(samples []Sample) []Group {
 			}
 			bySys[s.System] = append(bySys[s.System], s)
 		}
-		ref := func(name string) map[int]Sample {
+		// The reference of a ratio is the system named like the impl ("net",
+		// "gnet"), else the first system of that impl ("gnet×2").
+		ref := func(impl string) map[int]Sample {
+			name := impl
+			if _, ok := bySys[name]; !ok {
+				for _, sys := range systems {
+					if bySys[sys][0].Impl == impl {
+						name = sys
+						break
+					}
+				}
+			}
 			m := map[int]Sample{}
 			for _, s := range bySys[name] {
 				if s.Error == "" {
