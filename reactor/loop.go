@@ -84,7 +84,6 @@ type Loop struct {
 	startCh  chan context.Context
 	doneCh   chan struct{}
 	runErr   error
-	runOnce  sync.Once
 	stopping bool // on-loop view: shutdown has begun
 
 	resources []Resource

@@ -60,7 +60,6 @@ type Connector struct {
 	timer     transports.DelayedCall
 	failWith  error
 	conn      *Conn
-	started   bool
 	shutdown  bool
 	factoryOn bool
 }
