@@ -280,3 +280,14 @@ func scaled(n, short int) int {
 	}
 	return max(n, 1)
 }
+
+// fdList describes this process's descriptors (for failure messages).
+func fdList() map[string]string {
+	out := map[string]string{}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		out[e.Name()] = l
+	}
+	return out
+}
