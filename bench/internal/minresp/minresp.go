@@ -42,9 +42,7 @@ func Parse(buf []byte, args [][]byte) (out [][]byte, n int, err error) {
 		}
 		line := buf[:i]
 		line = bytes.TrimSuffix(line, []byte{'\r'})
-		for _, f := range bytes.Fields(line) {
-			args = append(args, f)
-		}
+		args = append(args, bytes.Fields(line)...)
 		return args, i + 1, nil
 	}
 	cnt, p, ok, err := intLine(buf, 1)
