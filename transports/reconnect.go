@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"math"
 	"math/rand/v2"
 	"net"
 	"time"
@@ -90,15 +91,21 @@ func (f *ReconnectingClientFactory) Retry(c Connector) {
 	}
 	if f.delay == 0 {
 		f.delay = f.InitialDelay
+	} else if next := float64(f.delay) * f.Factor; next < float64(f.MaxDelay) {
+		f.delay = time.Duration(next)
 	} else {
-		f.delay = time.Duration(float64(f.delay) * f.Factor)
+		f.delay = f.MaxDelay // compared as floats: the product may not fit a Duration
 	}
 	if f.delay > f.MaxDelay {
 		f.delay = f.MaxDelay
 	}
 	d := f.delay
 	if f.Jitter > 0 {
-		d = time.Duration(float64(d) * (1 + f.Jitter*(2*rand.Float64()-1)))
+		if j := float64(d) * (1 + f.Jitter*(2*rand.Float64()-1)); j < math.MaxInt64 {
+			d = time.Duration(j)
+		} else {
+			d = math.MaxInt64
+		}
 	}
 	f.pending = f.Clock.CallLater(d, func() { _ = c.Connect() })
 }
