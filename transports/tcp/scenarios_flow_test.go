@@ -113,9 +113,8 @@ func pumpPeer(c net.Conn, total int, seed byte) [32]byte {
 // hashing is a strict protocol hashing what it receives.
 type hashing struct {
 	*strict
-	mu  sync.Mutex
-	sum []byte
-	h   interface {
+	mu sync.Mutex
+	h  interface {
 		Write([]byte) (int, error)
 		Sum([]byte) []byte
 	}
