@@ -166,6 +166,12 @@ func (c *Conn) recvDone(comp *backend.Completion) {
 			c.armRecv()
 		}
 	case comp.Res == 0:
+		if c.paused || len(c.held) > 0 {
+			// Bytes are held for a paused protocol: the end of stream
+			// follows them, from deliverHeld after ResumeReading.
+			c.readEOF = true
+			return
+		}
 		c.eof()
 	default:
 		switch err := comp.Err(); err {
@@ -648,11 +654,11 @@ func (c *Conn) PauseReading() {
 // ResumeReading implements transports.Transport. Bytes that arrived while
 // paused are delivered on the next loop turn, before any newer ones.
 func (c *Conn) ResumeReading() {
-	if !c.paused || c.closing || c.lost {
-		return
+	if !c.paused || c.closing || c.lost || c.disconnecting {
+		return // after LoseConnection, reading is stopped for good
 	}
 	c.paused = false
-	if len(c.held) > 0 {
+	if len(c.held) > 0 || c.readEOF {
 		c.loop.CallLater(0, c.deliverHeld)
 		return
 	}
@@ -660,7 +666,7 @@ func (c *Conn) ResumeReading() {
 }
 
 func (c *Conn) deliverHeld() {
-	for len(c.held) > 0 && !c.paused && !c.closing && !c.lost {
+	for len(c.held) > 0 && !c.paused && !c.closing && !c.lost && !c.disconnecting {
 		p := c.held
 		c.held = nil
 		c.deliver(p)
