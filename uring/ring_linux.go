@@ -341,11 +341,29 @@ func (r *Ring) Submit() (int, error) { return r.SubmitAndWait(0, 0) }
 // out of resources) while completions are ready, it returns without error so
 // the caller reaps them and submits again. Returns the number of SQEs taken.
 func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) {
+	return r.SubmitAndWaitMin(waitNr, 0, timeout)
+}
+
+// FeatMinTimeout is IORING_FEAT_MIN_TIMEOUT (6.12): enter honours a minimum
+// wait time (SubmitAndWaitMin).
+const FeatMinTimeout = 1 << 15
+
+// SubmitAndWaitMin is SubmitAndWait with a batching window: it waits for
+// waitNr completions, but once minWait has passed it returns as soon as at
+// least one is ready (the overall limit is still timeout). This lets a busy
+// loop take several completions per wake-up while an idle one answers at once
+// (waitNr 1). Without FeatMinTimeout, minWait is ignored and waitNr is reduced
+// to 1, so a caller never waits longer than with SubmitAndWait(1, timeout).
+func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (int, error) {
 	if r.closed {
 		return 0, ErrClosed
 	}
 	if timeout == 0 {
 		waitNr = 0
+	}
+	if minWait > 0 && r.features.KernelFeatures&FeatMinTimeout == 0 {
+		minWait = 0
+		waitNr = min(waitNr, 1)
 	}
 	var deadline time.Time
 	if timeout > 0 {
@@ -366,13 +384,19 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 			return submitted, nil
 		}
 		var argp, argsz uintptr
-		if wait > 0 && timeout > 0 {
-			left := time.Until(deadline)
-			if left <= 0 {
-				left = 0
+		if wait > 0 && (timeout > 0 || minWait > 0) {
+			r.arg = geteventsArg{}
+			if timeout > 0 {
+				left := time.Until(deadline)
+				if left <= 0 {
+					left = 0
+				}
+				r.ts = unix.NsecToTimespec(int64(left))
+				r.arg.Ts = ptr(&r.ts)
 			}
-			r.ts = unix.NsecToTimespec(int64(left))
-			r.arg = geteventsArg{Ts: ptr(&r.ts)}
+			if minWait > 0 {
+				r.arg.MinWaitUsec = uint32(max(minWait/time.Microsecond, 1))
+			}
 			flags |= enterExtArg
 			argp, argsz = uintptr(unsafe.Pointer(&r.arg)), sizeofGeteventsArg
 		}

@@ -239,6 +239,13 @@ type Config struct {
 	// BufferCount must be a power of two; defaults 1024 and 4096.
 	BufferCount int
 	BufferSize  int
+	// BatchWait lets a busy io_uring loop collect several completions per
+	// wake-up: after a batch of k completions the next wait asks the kernel
+	// for k again, but returns as soon as one is ready once BatchWait has
+	// passed (IORING_FEAT_MIN_TIMEOUT, 6.12+). A loop that handled a single
+	// completion waits for one, so an idle or ping-pong connection gets no
+	// added latency. Default 50µs; negative turns it off. Epoll ignores it.
+	BatchWait time.Duration
 }
 
 // WithDefaults fills in zero fields.
@@ -254,6 +261,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BufferSize == 0 {
 		c.BufferSize = 4096
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = 50 * time.Microsecond
 	}
 	return c
 }

@@ -78,6 +78,11 @@ type Backend struct {
 	wakeMu    sync.Mutex // guards efd against Close for Wake
 	sawWake   bool       // the current Wait reaped the wake-up
 
+	// Batching of wake-ups (see Wait): the size of the last batch, and the
+	// window granted to collect one.
+	lastBatch uint32
+	batchWait time.Duration
+
 	closing   bool // Close is draining: no re-arms
 	cancelOut bool // Close's cancel-all request has not completed
 	closed    bool
@@ -106,13 +111,14 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{
-		r:        r,
-		cfg:      cfg,
-		track:    make(map[backend.Token]*backend.Op, 64),
-		synth:    make([]backend.Completion, 0, 64),
-		cqes:     make([]ring.CQE, 128),
-		iovArena: make([]unix.Iovec, iovArenaLen),
-		efd:      -1,
+		batchWait: max(cfg.BatchWait, 0),
+		r:         r,
+		cfg:       cfg,
+		track:     make(map[backend.Token]*backend.Op, 64),
+		synth:     make([]backend.Completion, 0, 64),
+		cqes:      make([]ring.CQE, 128),
+		iovArena:  make([]unix.Iovec, iovArenaLen),
+		efd:       -1,
 	}
 	binary.LittleEndian.PutUint64(b.wakeOne[:], 1)
 	if f.BufRing && !o.noBufRing {

@@ -42,7 +42,15 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		if n > 0 || len(out) == 0 {
 			wt = 0
 		}
-		if _, err := b.r.SubmitAndWait(1, wt); err != nil && b.r.CQReady() == 0 {
+		// A loop that just handled a batch of k completions waits for up to k
+		// again (at most batchWait longer than for the first), so a busy ring
+		// is woken once per batch instead of once per completion; after a
+		// single completion it waits for one, adding no latency.
+		waitNr := uint32(1)
+		if b.batchWait > 0 && n == 0 && wt != 0 {
+			waitNr = min(max(b.lastBatch, 1), 32)
+		}
+		if _, err := b.r.SubmitAndWaitMin(waitNr, b.batchWait, wt); err != nil && b.r.CQReady() == 0 {
 			if n > 0 || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN) {
 				// EBUSY/EAGAIN: the kernel is short of room or memory for now;
 				// the caller's next Wait tries again.
@@ -52,6 +60,9 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		}
 		n += b.reap(out[n:])
 		n += b.drainSynth(out[n:])
+		if wt != 0 {
+			b.lastBatch = uint32(n)
+		}
 		if n > 0 || wt == 0 || b.sawWake {
 			return n, nil
 		}
