@@ -16,7 +16,9 @@ import (
 // Loop goroutine only, like every factory.
 type ReconnectingClientFactory struct {
 	Factory Factory
-	Clock   Clock
+	// Clock schedules retries; nil uses the connector's own clock when it has
+	// one (tcp.Connector does: its loop).
+	Clock Clock
 
 	InitialDelay time.Duration // default 1 s
 	Factor       float64       // default e ≈ 2.718 (Twisted's value)
@@ -107,7 +109,18 @@ func (f *ReconnectingClientFactory) Retry(c Connector) {
 			d = math.MaxInt64
 		}
 	}
-	f.pending = f.Clock.CallLater(d, func() { _ = c.Connect() })
+	clk := f.Clock
+	if clk == nil {
+		if cc, ok := c.(interface{ Clock() Clock }); ok {
+			clk = cc.Clock()
+		}
+	}
+	if clk == nil {
+		// Nothing to schedule on: retry at once rather than panic.
+		_ = c.Connect()
+		return
+	}
+	f.pending = clk.CallLater(d, func() { _ = c.Connect() })
 }
 
 // NextDelay is the delay the last Retry used (0 before the first).

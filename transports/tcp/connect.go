@@ -335,6 +335,10 @@ func (c *Connector) Disconnect() {
 	}
 }
 
+// Clock is the connector's loop as a time source (ReconnectingClientFactory
+// schedules its retries on it when given no Clock).
+func (c *Connector) Clock() transports.Clock { return c.loop }
+
 // Transport is the established connection, or nil.
 func (c *Connector) Transport() *Conn { return c.conn }
 
