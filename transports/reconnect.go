@@ -17,7 +17,7 @@ import (
 type ReconnectingClientFactory struct {
 	Factory Factory
 	// Clock schedules retries; nil uses the connector's own clock when it has
-	// one (tcp.Connector does: its loop).
+	// one (tcp.Connector does: its loop), and otherwise stops retrying.
 	Clock Clock
 
 	InitialDelay time.Duration // default 1 s
@@ -116,8 +116,8 @@ func (f *ReconnectingClientFactory) Retry(c Connector) {
 		}
 	}
 	if clk == nil {
-		// Nothing to schedule on: retry at once rather than panic.
-		_ = c.Connect()
+		// Nothing to schedule on: give up (an immediate retry could spin).
+		f.stopped = true
 		return
 	}
 	f.pending = clk.CallLater(d, func() { _ = c.Connect() })
