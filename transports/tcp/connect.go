@@ -129,7 +129,7 @@ func (c *Connector) Connect() error {
 	}
 	if a, err := netip.ParseAddr(c.host); err == nil {
 		c.state = stateConnecting
-		c.dial(netip.AddrPortFrom(a, c.port))
+		c.dial(netip.AddrPortFrom(a.Unmap(), c.port))
 		return nil
 	}
 	c.state = stateResolving
@@ -155,9 +155,9 @@ func (c *Connector) resolved(attempt uint64, ips []netip.Addr, err error) {
 		c.fail(&net.OpError{Op: "dial", Net: "tcp", Addr: c.dest, Err: err})
 		return
 	}
-	ip := ips[0]
+	ip := ips[0].Unmap()
 	for _, a := range ips {
-		if a.Is4() {
+		if a = a.Unmap(); a.Is4() {
 			ip = a
 			break
 		}

@@ -111,11 +111,11 @@ func resolveListen(addr string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("%w: resolving %q: %v", ErrBadAddress, host, err)
 	}
 	for _, ip := range ips {
-		if ip.Is4() {
+		if ip = ip.Unmap(); ip.Is4() {
 			return netip.AddrPortFrom(ip, uint16(port)), nil
 		}
 	}
-	return netip.AddrPortFrom(ips[0], uint16(port)), nil
+	return netip.AddrPortFrom(ips[0].Unmap(), uint16(port)), nil
 }
 
 func family(a netip.Addr) int {
