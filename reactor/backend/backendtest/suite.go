@@ -57,6 +57,7 @@ func scenarios() []scenario {
 	all = append(all, bufferScenarios()...)
 	all = append(all, netScenarios()...)
 	all = append(all, miscScenarios()...)
+	all = append(all, fairnessScenarios()...)
 	return all
 }
 

@@ -35,6 +35,18 @@ type Backend struct {
 
 	pool *pool
 
+	// Fairness: read-side readiness is served from ready, one bounded pass
+	// (passMax completions, passBytes bytes) per descriptor in turn, and only
+	// while fewer than budget (len(out) of the current Wait) completions are
+	// queued. passLeft and bytesLeft count down the current pass; yielded says
+	// the last exec stopped because the pass ran out, not at EAGAIN.
+	ready     readyList
+	budget    int
+	passMax   int
+	passLeft  int
+	bytesLeft int
+	yielded   bool
+
 	// Scratch for synchronous system calls (never held across calls).
 	msg  unix.Msghdr
 	iov  []unix.Iovec
@@ -77,6 +89,9 @@ func New(cfg backend.Config) (*Backend, error) {
 		iov:    make([]unix.Iovec, 0, 16),
 		epfd:   -1,
 		evfd:   -1,
+		budget: int(cfg.Entries),
+		// A pass reads at most passBytes, and at most passBufs buffers.
+		passMax: min(passBufs, max(1, passBytes/cfg.BufferSize)),
 	}
 	b.wakeOne[0] = 1 // little-endian 1 for eventfd writes
 	fail := func(what string, err error) (*Backend, error) {
@@ -158,13 +173,27 @@ func validate(op *backend.Op) error {
 	return nil
 }
 
+// Limits of one read pass over a ready descriptor (see Backend.ready): a
+// multishot recv or accept posts at most this many completions (and a recv
+// reads at most about passBytes) before the next ready descriptor has its turn.
+const (
+	passBufs  = 16
+	passBytes = 64 << 10
+)
+
 // Wait starts queued ops, then waits for completions as the contract says and
 // copies them into out. Loop goroutine only. A completion's Buf (FlagBuffer)
 // stays valid until ReleaseBuffer of its BufID.
+//
+// Completions are produced lazily, about len(out) per call: while a batch is
+// already queued Wait does not read any socket, and readable descriptors are
+// served round-robin in bounded passes, so one busy connection cannot fill the
+// queue (and empty the buffer pool) ahead of the others.
 func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, error) {
 	if b.closed {
 		return 0, backend.ErrClosed
 	}
+	b.budget = max(len(out), 1)
 	b.flush()
 	var deadline int64
 	if timeout > 0 {
@@ -178,38 +207,98 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 			now = b.now()
 			b.fireTimers(now)
 		}
-		block := timeout
-		switch {
-		case len(b.cq) > b.cqHead || b.wokeInner:
-			block = 0
-		case timeout > 0:
-			block = max(time.Duration(deadline-now), 0)
-		}
-		if len(b.timers) > 0 && block != 0 {
-			if d := time.Duration(b.timers[0].when - now); block < 0 || d < block {
-				block = max(d, 0)
+		if b.queued() < b.budget {
+			block := timeout
+			switch {
+			case b.queued() > 0 || b.wokeInner || b.ready.head != nil:
+				block = 0
+			case timeout > 0:
+				block = max(time.Duration(deadline-now), 0)
+			}
+			if len(b.timers) > 0 && block != 0 {
+				if d := time.Duration(b.timers[0].when - now); block < 0 || d < block {
+					block = max(d, 0)
+				}
+			}
+			n, errno := b.sysEpollWait(block)
+			switch errno {
+			case 0:
+			case unix.EINTR:
+				n = 0
+			default:
+				return 0, fmt.Errorf("epoll: epoll_wait: %w", errno)
+			}
+			for i := 0; i < n; i++ {
+				b.event(&b.events[i])
+			}
+			b.runReady()
+			if len(b.timers) > 0 || timeout > 0 {
+				now = b.now()
+				b.fireTimers(now)
 			}
 		}
-		n, errno := b.sysEpollWait(block)
-		switch errno {
-		case 0:
-		case unix.EINTR:
-			n = 0
-		default:
-			return 0, fmt.Errorf("epoll: epoll_wait: %w", errno)
-		}
-		for i := 0; i < n; i++ {
-			b.event(&b.events[i])
-		}
-		if len(b.timers) > 0 || timeout > 0 {
-			now = b.now()
-			b.fireTimers(now)
-		}
-		if len(b.cq) > b.cqHead || b.wokeInner || timeout == 0 || (timeout > 0 && now >= deadline) {
+		if b.queued() > 0 || b.wokeInner || timeout == 0 || (timeout > 0 && now >= deadline) {
 			break
 		}
 	}
 	return b.drainCQ(out), nil
+}
+
+// queued is the number of completions waiting to be returned.
+func (b *Backend) queued() int { return len(b.cq) - b.cqHead }
+
+// runReady serves the ready list round-robin, one bounded pass per
+// descriptor, until it is empty or a batch of completions is queued. A
+// descriptor whose pass ended before EAGAIN goes back to the tail: with
+// edge-triggered epoll no new event would bring it back.
+func (b *Backend) runReady() {
+	for b.ready.head != nil && b.queued() < b.budget {
+		st := b.ready.pop()
+		if b.drainRd(st) {
+			b.ready.push(st)
+		}
+	}
+}
+
+// newPass starts the allowance of one read pass.
+func (b *Backend) newPass() {
+	b.passLeft, b.bytesLeft, b.yielded = b.passMax, passBytes, false
+}
+
+// spend charges one completion of n bytes to the current pass; it reports
+// whether the pass is used up (and records that in yielded).
+func (b *Backend) spend(n int) bool {
+	b.passLeft--
+	b.bytesLeft -= n
+	if b.passLeft <= 0 || b.bytesLeft <= 0 {
+		b.yielded = true
+	}
+	return b.yielded
+}
+
+// drainRd runs one pass over st's parked read-side ops in FIFO order: until
+// one would block (the edge is used up) or the pass allowance is spent. It
+// reports whether st may still be readable, i.e. must stay on the ready list.
+func (b *Backend) drainRd(st *fdState) bool {
+	if !st.registered {
+		return false // forgotten (closed) since it became ready
+	}
+	l := &st.rd
+	b.newPass()
+	for op := l.head; op != nil; op = l.head {
+		if b.exec(op) {
+			return b.yielded
+		}
+		l.head = op.Sys.Next
+		if l.head == nil {
+			l.tail = nil
+		}
+		b.retire(op)
+		if b.spend(0) {
+			return l.head != nil
+		}
+	}
+	return false
 }
 
 // drainCQ copies ready completions into out.
@@ -259,8 +348,8 @@ func (b *Backend) event(ev *unix.EpollEvent) {
 		return // stale: the descriptor was forgotten since
 	}
 	e := ev.Events
-	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		b.drain(&st.rd)
+	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && st.rd.head != nil {
+		b.ready.push(st) // served by runReady, in turn with the others
 	}
 	if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		b.drain(&st.wr)
@@ -270,8 +359,8 @@ func (b *Backend) event(ev *unix.EpollEvent) {
 	}
 }
 
-// drain retries the parked ops of one direction in FIFO order until one would
-// block again (edge-triggered: the next edge retries it).
+// drain retries the parked ops of the write direction in FIFO order until one
+// would block again (edge-triggered: the next edge retries it).
 func (b *Backend) drain(l *opList) {
 	for op := l.head; op != nil; op = l.head {
 		if b.exec(op) {
@@ -410,6 +499,7 @@ func (b *Backend) Close() error {
 		t.op.Sys.State, t.op.Sys.Next = 0, nil
 	}
 	b.timers, b.slots, b.overflow, b.cq, b.cqHead = nil, nil, nil, nil, 0
+	b.ready = readyList{}
 	b.release()
 	return nil
 }

@@ -50,7 +50,10 @@ const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLE
 var parkBit = [...]uint32{dirRd: stParkRd, dirWr: stParkWr, dirPoll: stParkPoll}
 
 // start1 starts one submitted op: run it now, or park it behind earlier ops of
-// the same direction on its descriptor so a stream keeps its order.
+// the same direction on its descriptor so a stream keeps its order. A
+// multishot read-side op runs one bounded pass at most; if that pass ends
+// before EAGAIN, or if a batch of completions is already queued (it does not
+// run at all then), its descriptor joins the ready list for later passes.
 func (b *Backend) start1(op *backend.Op) {
 	if op.Kind == backend.KindTimeout && op.Timeout > 0 {
 		b.timerPush(timer{when: b.now() + int64(min(op.Timeout, maxTimeout)), op: op})
@@ -65,11 +68,18 @@ func (b *Backend) start1(op *backend.Op) {
 			return
 		}
 	}
-	if !b.exec(op) {
+	b.newPass()
+	if d == dirRd && op.Multishot && b.queued() >= b.budget {
+		b.yielded = true // not even started: try it when its turn comes
+	} else if !b.exec(op) {
 		b.retire(op)
 		return
 	}
+	more := b.yielded
 	b.park(op, d)
+	if more && op.Sys.State&stParkRd != 0 {
+		b.ready.push(b.lookupFd(op.Fd))
+	}
 }
 
 // park puts op on its descriptor's wait list, registering the descriptor with
@@ -249,6 +259,9 @@ func (b *Backend) execAccept(op *backend.Op) bool {
 			return false
 		}
 		b.post(op, int32(fd), backend.FlagMore)
+		if b.spend(0) {
+			return true // pass used up: the ready list brings it back
+		}
 	}
 }
 
@@ -284,7 +297,9 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 }
 
 // execRecvPool receives into provided buffers: once, or for a multishot recv
-// until the socket is drained, the stream ends or the pool runs dry.
+// until the socket is drained, the stream ends, the pool runs dry or the
+// current read pass is used up (then it returns true with b.yielded set, and
+// the caller keeps the descriptor on the ready list).
 func (b *Backend) execRecvPool(op *backend.Op) bool {
 	for {
 		id, ok := b.pool.get()
@@ -318,6 +333,9 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			return false
 		}
 		b.postBuf(op, n, backend.FlagMore, id)
+		if b.spend(n) {
+			return true
+		}
 	}
 }
 

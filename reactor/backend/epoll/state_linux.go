@@ -58,16 +58,55 @@ func (l *opList) remove(op *backend.Op) bool {
 }
 
 // fdState is what the backend knows of one descriptor: whether it is in the
-// epoll set and which ops wait on it.
+// epoll set, which ops wait on it, and whether it is on the ready list.
 type fdState struct {
 	gen        int32 // goes into the epoll event; bumped when the fd is forgotten
 	registered bool
 	noNowait   bool // preadv2/pwritev2 RWF_NOWAIT unsupported: plain read/write
+	ready      bool // on the ready list: readable, not yet drained to EAGAIN
 	rd, wr     opList
 	poll       opList
+	nextReady  *fdState // ready list link
 }
 
 func (s *fdState) empty() bool { return s.rd.head == nil && s.wr.head == nil && s.poll.head == nil }
+
+// readyList is the FIFO of descriptors whose read side had an edge that has
+// not yet been drained to EAGAIN, linked through fdState.nextReady. It is
+// served round-robin, one bounded pass per descriptor at a time.
+type readyList struct {
+	head, tail *fdState
+}
+
+// push appends st unless it is already listed.
+func (l *readyList) push(st *fdState) {
+	if st.ready {
+		return
+	}
+	st.ready = true
+	st.nextReady = nil
+	if l.tail == nil {
+		l.head = st
+	} else {
+		l.tail.nextReady = st
+	}
+	l.tail = st
+}
+
+// pop removes and returns the first descriptor, or nil.
+func (l *readyList) pop() *fdState {
+	st := l.head
+	if st == nil {
+		return nil
+	}
+	l.head = st.nextReady
+	if l.head == nil {
+		l.tail = nil
+	}
+	st.ready = false
+	st.nextReady = nil
+	return st
+}
 
 // fdState returns the state of fd, creating it on first use.
 func (b *Backend) fdState(fd int32) *fdState {
