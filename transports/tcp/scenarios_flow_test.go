@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -229,12 +228,6 @@ func TestSlowConsumerOthersFlow(t *testing.T) {
 // received data (no connection is starved by the others).
 func TestHotConnectionsDoNotStarveOthers(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
-		if kind == reactor.Epoll && os.Getenv("GYRE_TEST_KNOWN_BUGS") == "" {
-			t.Skip("known bug: the epoll backend's multishot recv drains a socket into its internal completion queue " +
-				"until EAGAIN or the pool is empty, while Wait hands out only CompletionBatch completions per turn; " +
-				"under sustained load the queue holds the whole pool and late connections only ever see ENOBUFS. " +
-				"Set GYRE_TEST_KNOWN_BUGS=1 to run.")
-		}
 		h := reactortest.Start(t, kind)
 		const nConn = 20
 		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
