@@ -8,9 +8,20 @@
 // (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, one epoll_ctl ADD) the first time an op
 // has to wait on it, and leaves it on KindClose.
 //
+// Read readiness is served fairly and lazily. An edge on a descriptor with
+// parked read-side ops puts it on a ready list; Wait serves that list
+// round-robin, one bounded pass per descriptor (at most 16 completions, and no
+// more than about 64 KiB), and only while fewer than len(out) completions are
+// queued, so the backend never reads far ahead of what the caller consumes. A
+// descriptor whose pass ends before EAGAIN goes back to the tail of the list,
+// since epoll may report no new edge for it; only EAGAIN, or no op left to
+// run, takes it off. One busy connection therefore cannot fill the completion
+// queue, nor hold the buffer pool, ahead of the others.
+//
 // Emulated, like io_uring would do it natively:
-//   - multishot accept and recv run their call until it would block, posting a
-//     FlagMore completion for each result, and stay parked;
+//   - multishot accept and recv run their call until it would block (or their
+//     pass is used up), posting a FlagMore completion for each result, and
+//     stay parked;
 //   - provided buffers are a pool of Config.BufferCount buffers of
 //     Config.BufferSize bytes in one anonymous mapping; an empty pool ends a
 //     BufferSelect recv with -ENOBUFS only when the socket has data for it
