@@ -36,13 +36,12 @@ type Backend struct {
 	pool *pool
 
 	// Fairness: read-side readiness is served from ready, one bounded pass
-	// (passMax completions, passBytes bytes) per descriptor in turn, and only
+	// (passBufs completions, passBytes bytes) per descriptor in turn, and only
 	// while fewer than budget (len(out) of the current Wait) completions are
 	// queued. passLeft and bytesLeft count down the current pass; yielded says
 	// the last exec stopped because the pass ran out, not at EAGAIN.
 	ready     readyList
 	budget    int
-	passMax   int
 	passLeft  int
 	bytesLeft int
 	yielded   bool
@@ -90,8 +89,6 @@ func New(cfg backend.Config) (*Backend, error) {
 		epfd:   -1,
 		evfd:   -1,
 		budget: int(cfg.Entries),
-		// A pass reads at most passBytes, and at most passBufs buffers.
-		passMax: min(passBufs, max(1, passBytes/cfg.BufferSize)),
 	}
 	b.wakeOne[0] = 1 // little-endian 1 for eventfd writes
 	fail := func(what string, err error) (*Backend, error) {
@@ -262,7 +259,7 @@ func (b *Backend) runReady() {
 
 // newPass starts the allowance of one read pass.
 func (b *Backend) newPass() {
-	b.passLeft, b.bytesLeft, b.yielded = b.passMax, passBytes, false
+	b.passLeft, b.bytesLeft, b.yielded = passBufs, passBytes, false
 }
 
 // spend charges one completion of n bytes to the current pass; it reports
