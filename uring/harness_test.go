@@ -14,7 +14,7 @@ import (
 
 // testRing is what the shared scenarios need from a ring. Our Ring satisfies it
 // through ourRing; with the build tag giouring, a ring built on
-// github.com/pawelgaczynski/giouring does too, so every scenario doubles as a
+// the giouring module does too, so every scenario doubles as a
 // differential check of our binding. Op methods queue one request (submitting
 // first when the SQ is full); memory they are handed must be heap memory the
 // test keeps alive.
