@@ -107,7 +107,8 @@ const (
 )
 
 // New creates a loop and its backend on a new goroutine locked to its OS thread.
-// The loop does nothing until Run. It fails if the requested backend cannot be
+// The loop does nothing until Run; call Run or Stop eventually, or its thread
+// is never released. It fails if the requested backend cannot be
 // set up; with Backend Uring on a kernel without io_uring the error matches
 // uring.ErrUnavailable.
 func New(cfg Config) (*Loop, error) {
