@@ -200,18 +200,24 @@ func (r *LineReceiver) step(s *stream) bool {
 		return true
 	}
 	line, st := r.scan.next(s, r.delimiter(), r.maxLength())
+	return deliverLine(&r.c, line, st, r.OnLine, r.OnLineTooLong)
+}
+
+// deliverLine hands one scan result to the callbacks shared by LineReceiver
+// and LineOnlyReceiver; false when no complete line (or overflow) was found.
+func deliverLine(c *conn, line []byte, st int, onLine, onTooLong func([]byte)) bool {
 	switch st {
 	case lineFound:
-		if r.OnLine != nil {
-			r.OnLine(line)
-			r.c.afterCallback()
+		if onLine != nil {
+			onLine(line)
+			c.afterCallback()
 		}
 	case lineTooLong:
-		if r.OnLineTooLong != nil {
-			r.OnLineTooLong(line)
-			r.c.afterCallback()
+		if onTooLong != nil {
+			onTooLong(line)
+			c.afterCallback()
 		} else {
-			_ = r.c.loseConnection()
+			_ = c.loseConnection()
 		}
 	default:
 		return false
@@ -278,21 +284,5 @@ func (r *LineOnlyReceiver) step(s *stream) bool {
 		maxLen = DefaultMaxLineLength
 	}
 	line, st := r.scan.next(s, r.delimiter(), maxLen)
-	switch st {
-	case lineFound:
-		if r.OnLine != nil {
-			r.OnLine(line)
-			r.c.afterCallback()
-		}
-	case lineTooLong:
-		if r.OnLineTooLong != nil {
-			r.OnLineTooLong(line)
-			r.c.afterCallback()
-		} else {
-			_ = r.c.loseConnection()
-		}
-	default:
-		return false
-	}
-	return true
+	return deliverLine(&r.c, line, st, r.OnLine, r.OnLineTooLong)
 }
