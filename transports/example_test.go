@@ -14,7 +14,7 @@ import (
 type greeter struct{ t transports.Transport }
 
 func (g *greeter) ConnectionMade(t transports.Transport) { g.t = t; _ = t.Write([]byte("hello\n")) }
-func (g *greeter) DataReceived([]byte)                  { _ = g.t.LoseConnection() }
+func (g *greeter) DataReceived([]byte)                   { _ = g.t.LoseConnection() }
 func (g *greeter) ConnectionLost(reason error) {
 	switch {
 	case errors.Is(reason, transports.ErrConnectionDone):
