@@ -1,0 +1,2 @@
+// Package stream is placeholder
+package stream
