@@ -309,3 +309,11 @@ func TestFlowDefaultsWatermarks(t *testing.T) {
 	f.Init(transports.Watermarks{}, nil, nil)
 	require.Equal(t, transports.Watermarks{High: 64 << 10, Low: 16 << 10}, f.Watermarks())
 }
+
+func TestFlowUpdateAllocs(t *testing.T) {
+	var f Flow
+	f.Init(wm, func(fn func()) { fn() }, nil)
+	require.NoError(t, f.Register(&recProducer{}, true))
+	n := 0
+	require.Zero(t, testing.AllocsPerRun(1000, func() { n = (n + 7) % 90; f.Update(n) }))
+}

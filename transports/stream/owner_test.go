@@ -286,4 +286,3 @@ func TestOwnerIgnoresForeignOps(t *testing.T) {
 	require.False(t, o.InFlight(MaxOps))
 	o.Cancel(7)
 }
-
