@@ -60,10 +60,10 @@ func TestReconnectStopsOnceLoopStopping(t *testing.T) {
 // countingReconnector counts the attempts started while its loop is stopping.
 type countingReconnector struct {
 	*transports.ReconnectingClientFactory
-	loop            *reactor.Loop
-	attempts        int
-	whileStopping   int
-	retrying chan struct{}
+	loop          *reactor.Loop
+	attempts      int
+	whileStopping int
+	retrying      chan struct{}
 }
 
 func (c *countingReconnector) StartedConnecting(cn transports.Connector) {
@@ -93,7 +93,7 @@ func TestReconnectStopsWithLoop(t *testing.T) {
 				InitialDelay: time.Millisecond, Factor: 1.01, Jitter: -1,
 				Factory: transports.FactoryFunc(func(net.Addr) transports.Protocol { return nopProto{} }),
 			},
-			loop:            h.Loop,
+			loop:     h.Loop,
 			retrying: make(chan struct{}),
 		}
 		h.Do(func() {
