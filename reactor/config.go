@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,6 +35,10 @@ func (k BackendKind) String() string {
 	return "auto"
 }
 
+// ErrUnknownBackend: a backend name (a -backend flag, GYRE_BACKEND) is not
+// auto, uring or epoll.
+var ErrUnknownBackend = errors.New("gyre/reactor: unknown backend")
+
 // ParseBackend parses "auto", "uring" or "epoll" (as used by -backend flags and
 // GYRE_BACKEND).
 func ParseBackend(s string) (BackendKind, error) {
@@ -45,18 +50,22 @@ func ParseBackend(s string) (BackendKind, error) {
 	case "epoll":
 		return Epoll, nil
 	}
-	return Auto, fmt.Errorf("gyre/reactor: unknown backend %q (want auto, uring or epoll)", s)
+	return Auto, fmt.Errorf("%w %q (want auto, uring or epoll)", ErrUnknownBackend, s)
 }
 
 // EnvBackend is the environment variable that overrides Config.Backend (for
-// running a whole test suite on one backend).
+// running a whole test suite on one backend) unless Config.IgnoreEnv is set.
+// An empty value means no override; any other value must parse with
+// ParseBackend, or New fails with an error matching ErrUnknownBackend.
 const EnvBackend = "GYRE_BACKEND"
 
 // Config configures a Loop. The zero value is a good default.
 type Config struct {
-	// Backend to use; the GYRE_BACKEND environment variable overrides it.
+	// Backend to use; the GYRE_BACKEND environment variable overrides it
+	// (see EnvBackend).
 	Backend BackendKind
-	// IgnoreEnv makes Backend win over GYRE_BACKEND.
+	// IgnoreEnv makes Backend win over GYRE_BACKEND (programs with their own
+	// -backend flag set it and give the flag GYRE_BACKEND as its default).
 	IgnoreEnv bool
 	// Ring / buffer pool sizes.
 	Sizes backend.Config
@@ -78,7 +87,7 @@ type Config struct {
 	openUring func(backend.Config) (backend.Backend, error)
 }
 
-func (c Config) withDefaults() Config {
+func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -94,12 +103,14 @@ func (c Config) withDefaults() Config {
 	c.Sizes = c.Sizes.WithDefaults()
 	if !c.IgnoreEnv {
 		if v := os.Getenv(EnvBackend); v != "" {
-			if k, err := ParseBackend(v); err == nil {
-				c.Backend = k
+			k, err := ParseBackend(v)
+			if err != nil {
+				return c, fmt.Errorf("%s: %w", EnvBackend, err)
 			}
+			c.Backend = k
 		}
 	}
-	return c
+	return c, nil
 }
 
 func openBackend(cfg Config, log *slog.Logger) (backend.Backend, error) {

@@ -7,3 +7,10 @@ import "github.com/gyre-io/gyre/reactor/backend"
 func SetOpenUring(cfg *Config, f func(backend.Config) (backend.Backend, error)) {
 	cfg.openUring = f
 }
+
+// Turns is the number of loop turns (backend waits) so far. Read it on the
+// loop, or after Done.
+func Turns(l *Loop) uint64 { return l.turns }
+
+// LoopChecks reports whether this build checks loop-only methods.
+const LoopChecks = loopChecks

@@ -4,9 +4,12 @@
 //
 // A Loop is one goroutine locked to its OS thread. It creates its backend on that
 // thread, runs every callback there, and closes the backend there. The only
-// goroutine-safe methods are Call, Stop, Run (once) and the read-only accessors
-// Backend and Features; everything else must be called on the loop, i.e. from a
-// callback or from a function passed to Call.
+// goroutine-safe methods are Call, Stop, Run (once), Done, Now, ReportError and
+// the read-only accessors Backend and Features; everything else must be called
+// on the loop, i.e. from a callback or from a function passed to Call. Built
+// with -race or -tags gyredebug, a loop-only method called from another
+// goroutine while the loop runs panics with an error matching ErrNotOnLoop that
+// names the method.
 package reactor
 
 import (
@@ -29,6 +32,10 @@ var (
 	ErrStopped = errors.New("gyre/reactor: loop stopped")
 	// ErrNotRestartable: Run was called a second time.
 	ErrNotRestartable = errors.New("gyre/reactor: a loop cannot be run twice")
+	// ErrNotOnLoop: a loop-only method was called from another goroutine while
+	// the loop runs (a data race). Detected only in builds with -race or
+	// -tags gyredebug, where it is the value of a panic naming the method.
+	ErrNotOnLoop = errors.New("gyre/reactor: loop-only method called off the loop goroutine (use Loop.Call)")
 )
 
 // Handler receives the completions of ops submitted with Loop.Submit. It runs
@@ -78,6 +85,10 @@ type Loop struct {
 	sleeping    atomic.Bool
 	woken       atomic.Bool
 
+	// tid is the loop's OS thread id (the loop goroutine is locked to it); set
+	// before New returns.
+	tid int
+
 	// Lifecycle.
 	stopReq  atomic.Bool
 	state    atomic.Int32
@@ -88,11 +99,23 @@ type Loop struct {
 
 	resources []Resource
 	freeRes   []int
+	// resShut is set once the registered resources have been shut down; a
+	// resource tracked after that goes to late and is shut down within the
+	// same turn.
+	resShut bool
+	late    []Resource
+	// progress makes the current turn's wait non-blocking (a trigger called
+	// done, so the phase waiting for it can move on).
+	progress bool
 
 	triggers [2][3][]*trigger
 	trigSeq  int
 
 	flushers []Flusher
+
+	// turns counts loop turns (each one backend wait); tests read it after
+	// Done to tell a sleeping loop from a spinning one.
+	turns uint64
 
 	cancelOps []*backend.Op
 	comps     []backend.Completion
@@ -110,9 +133,13 @@ const (
 // The loop does nothing until Run; call Run or Stop eventually, or its thread
 // is never released. It fails if the requested backend cannot be
 // set up; with Backend Uring on a kernel without io_uring the error matches
-// uring.ErrUnavailable.
+// uring.ErrUnavailable; with an unknown GYRE_BACKEND value (and no
+// IgnoreEnv) it matches ErrUnknownBackend and names the value.
 func New(cfg Config) (*Loop, error) {
-	cfg = cfg.withDefaults()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	l := &Loop{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -136,6 +163,7 @@ func (l *Loop) thread(ready chan<- error) {
 	runtime.LockOSThread()
 	// The thread is never unlocked: if the goroutine exits while locked, the
 	// thread exits with it, taking any io_uring task state along.
+	l.tid = gettid()
 	be, err := openBackend(l.cfg, l.log)
 	if err != nil {
 		ready <- err
@@ -147,6 +175,10 @@ func (l *Loop) thread(ready chan<- error) {
 	ctx := <-l.startCh
 	if ctx != nil {
 		l.runErr = l.run(ctx)
+	} else {
+		// Stopped before Run: what was queued with Call still runs, and is
+		// shut down and drained like everything else.
+		l.shutdown()
 	}
 	l.shutdownBackend()
 	l.state.Store(stateStopped)
@@ -176,14 +208,20 @@ func (l *Loop) Run(ctx context.Context) error {
 func (l *Loop) Done() <-chan struct{} { return l.doneCh }
 
 // Stop asks the loop to shut down; it never runs anything in the caller.
-// Goroutine-safe; idempotent. The shutdown: "before" triggers run (they may
-// delay shutdown, up to Config.ShutdownTimeout), then "during" triggers and
-// every registered Resource is shut down (connections get ConnectionLost), the
-// loop waits for every in-flight op's final completion, "after" triggers run,
-// and the backend closes. Stop on a loop that never ran releases it.
+// Goroutine-safe; idempotent. Stop wins over start-up: "before startup"
+// triggers still pending are abandoned and the rest of start-up is skipped.
+// The shutdown: "before" triggers run (they may delay shutdown, up to
+// Config.ShutdownTimeout; the loop sleeps meanwhile and still runs calls,
+// timers and completions), then "during" triggers, then the calls queued so
+// far, then every registered Resource is shut down (connections get
+// ConnectionLost) and the loop waits for every in-flight op's final completion
+// (up to Config.DrainTimeout), "after" triggers run, Call stops accepting, the
+// calls accepted until then run and what they started is shut down and
+// drained too, and the backend closes. Stop on a loop that never ran goes
+// through the same shutdown (without the Startup event) and releases it.
 func (l *Loop) Stop() {
 	l.stopReq.Store(true)
-	if l.state.CompareAndSwap(stateNew, stateStopped) {
+	if l.state.CompareAndSwap(stateNew, stateStopping) {
 		l.startCh <- nil
 		return
 	}
@@ -191,13 +229,14 @@ func (l *Loop) Stop() {
 }
 
 // Call runs f on the loop at its next turn, before timers. Calls from one
-// goroutine run in the order made. Goroutine-safe. After Stop it returns
-// ErrStopped and f never runs. Calls made on the loop itself also wait for
-// the next turn.
+// goroutine run in the order made. Goroutine-safe. Call accepts f for as long
+// as the loop will still run calls — also during shutdown, so that a shutdown
+// trigger may wait for work finished through Call — and every accepted f runs
+// exactly once. Once the loop has passed the last point where it runs calls
+// (after the "after shutdown" triggers), Call returns ErrStopped and f never
+// runs. Calls made on the loop itself also wait for the next turn. A loop
+// that is neither Run nor Stopped never runs its calls.
 func (l *Loop) Call(f func()) error {
-	if l.stopReq.Load() {
-		return ErrStopped
-	}
 	l.callMu.Lock()
 	if l.callsClosed {
 		l.callMu.Unlock()
@@ -212,6 +251,14 @@ func (l *Loop) Call(f func()) error {
 	return nil
 }
 
+// closeCalls makes Call refuse from now on; calls already accepted still run
+// (at the next turn, or in shutdownBackend).
+func (l *Loop) closeCalls() {
+	l.callMu.Lock()
+	l.callsClosed = true
+	l.callMu.Unlock()
+}
+
 func (l *Loop) wake() {
 	if !l.woken.Swap(true) && l.be != nil {
 		_ = l.be.Wake()
@@ -222,20 +269,27 @@ func (l *Loop) wake() {
 func (l *Loop) Now() time.Time { return time.Now() }
 
 // CallLater runs f on the loop after d. d <= 0 runs it on the next turn, never
-// synchronously. Loop goroutine only (use Call from elsewhere).
+// synchronously. Loop goroutine only (use Call from elsewhere), or before Run.
 func (l *Loop) CallLater(d time.Duration, f func()) clock.Call {
+	l.mustOnLoop("CallLater", true)
 	return l.timers.Schedule(time.Now().Add(d), f)
 }
 
 // PendingCalls is the number of scheduled delayed calls. Loop goroutine only.
-func (l *Loop) PendingCalls() int { return l.timers.Len() }
+func (l *Loop) PendingCalls() int {
+	l.mustOnLoop("PendingCalls", true)
+	return l.timers.Len()
+}
 
 // Track registers r to be shut down when the loop stops and returns a handle
-// for Untrack. Loop goroutine only. If the loop is already shutting down, r is
-// shut down on the next turn.
+// for Untrack. Loop goroutine only, or before Run. A resource tracked during
+// shutdown is shut down exactly once too: with the others if they have not
+// been shut down yet, otherwise within the current turn, right after the
+// callback that tracked it returns (never inside Track).
 func (l *Loop) Track(r Resource) int {
-	if l.stopping {
-		l.CallLater(0, func() { r.Shutdown(ErrStopped) })
+	l.mustOnLoop("Track", true)
+	if l.resShut {
+		l.late = append(l.late, r)
 	}
 	if n := len(l.freeRes); n > 0 {
 		h := l.freeRes[n-1]
@@ -249,6 +303,7 @@ func (l *Loop) Track(r Resource) int {
 
 // Untrack forgets a resource registered with Track. Loop goroutine only.
 func (l *Loop) Untrack(h int) {
+	l.mustOnLoop("Untrack", true)
 	if h < 0 || h >= len(l.resources) || l.resources[h] == nil {
 		return
 	}
@@ -256,13 +311,27 @@ func (l *Loop) Untrack(h int) {
 	l.freeRes = append(l.freeRes, h)
 }
 
+// runLate shuts down the resources tracked after the others were shut down.
+func (l *Loop) runLate() {
+	for i := 0; i < len(l.late); i++ { // a Shutdown may track more
+		r := l.late[i]
+		l.late[i] = nil
+		l.safe(func() { r.Shutdown(ErrStopped) })
+	}
+	l.late = l.late[:0]
+}
+
 // Stopping reports whether shutdown has begun. Loop goroutine only.
-func (l *Loop) Stopping() bool { return l.stopping }
+func (l *Loop) Stopping() bool {
+	l.mustOnLoop("Stopping", true)
+	return l.stopping
+}
 
 // Submit hands op to the backend; h gets its completions. It fills op.Token.
 // Loop goroutine only. See backend.Backend for the ownership rules: op and its
 // buffers belong to the backend until the final completion.
 func (l *Loop) Submit(op *backend.Op, h Handler) error {
+	l.mustOnLoop("Submit", false)
 	var idx uint32
 	if n := len(l.freeSlot); n > 0 {
 		idx = l.freeSlot[n-1]
@@ -296,6 +365,7 @@ func (l *Loop) freeSlotAt(idx uint32) {
 // its final completion (usually -ECANCELED). Cancelling a finished op is a
 // no-op. Loop goroutine only.
 func (l *Loop) Cancel(tok backend.Token) {
+	l.mustOnLoop("Cancel", false)
 	idx := tok.Slot()
 	if int(idx) >= len(l.slots) || l.slots[idx].gen != tok.Gen() || l.slots[idx].op == nil {
 		return
@@ -330,7 +400,10 @@ type Flusher interface {
 // for completions — after every callback of this turn — so that everything a
 // connection queued in one turn leaves in one operation. Loop goroutine only;
 // callers ask at most once per turn (they keep their own flag).
-func (l *Loop) FlushLater(f Flusher) { l.flushers = append(l.flushers, f) }
+func (l *Loop) FlushLater(f Flusher) {
+	l.mustOnLoop("FlushLater", false)
+	l.flushers = append(l.flushers, f)
+}
 
 func (l *Loop) runFlush() {
 	for i := 0; i < len(l.flushers); i++ {
@@ -342,9 +415,14 @@ func (l *Loop) runFlush() {
 }
 
 // InFlight is the number of ops submitted and not yet finally completed.
-func (l *Loop) InFlight() int { return l.inflight }
+// Loop goroutine only.
+func (l *Loop) InFlight() int {
+	l.mustOnLoop("InFlight", true)
+	return l.inflight
+}
 
 // ReportError hands err to the loop's error hook (Config.OnError, default: log).
+// Goroutine-safe if the hook is.
 func (l *Loop) ReportError(err error) {
 	if l.onError != nil {
 		l.onError(err)
@@ -459,6 +537,7 @@ func (l *Loop) runTimers(now time.Time) {
 // turn runs one iteration: calls, due timers, then one wait for completions of
 // at most maxWait (negative: until the next timer or a wake).
 func (l *Loop) turn(maxWait time.Duration) error {
+	l.turns++
 	l.runCalls()
 	// Reading the clock costs ~100 ns on some VMs: only with timers pending,
 	// and once per turn.
@@ -467,6 +546,7 @@ func (l *Loop) turn(maxWait time.Duration) error {
 		now = time.Now()
 		l.runTimers(now)
 	}
+	l.runLate()
 	l.runFlush()
 	timeout := maxWait
 	if next, ok := l.timers.Next(); ok {
@@ -480,10 +560,11 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	if timeout != 0 {
 		l.sleeping.Store(true)
-		if l.callCount.Load() != 0 || len(l.flushers) != 0 || l.stopReq.Load() && !l.stopping {
+		if l.callCount.Load() != 0 || len(l.flushers) != 0 || l.progress || l.stopReq.Load() && !l.stopping {
 			timeout = 0
 		}
 	}
+	l.progress = false
 	n, err := l.be.Wait(l.comps, timeout)
 	l.sleeping.Store(false)
 	l.woken.Store(false)
@@ -494,6 +575,7 @@ func (l *Loop) turn(maxWait time.Duration) error {
 		l.dispatch(&l.comps[i])
 		l.comps[i] = backend.Completion{}
 	}
+	l.runLate()
 	return nil
 }
 
@@ -509,10 +591,16 @@ func (l *Loop) run(ctx context.Context) error {
 			l.stopReq.Store(true)
 		}
 	}
+	l.shutdown()
+	return nil
+}
+
+// shutdown runs the Shutdown event (see Stop).
+func (l *Loop) shutdown() {
+	l.stopReq.Store(true)
 	l.state.Store(stateStopping)
 	l.stopping = true
 	l.fireEvent(Shutdown)
-	return nil
 }
 
 // drain runs turns until every op has finally completed or the deadline passes.

@@ -45,11 +45,15 @@ type TriggerID struct {
 }
 
 // AddSystemEventTrigger registers f to run at phase of event. f receives done,
-// which it must call once it has finished: for Before triggers the loop waits
-// for every done (a graceful-shutdown hook; for Shutdown at most
-// Config.ShutdownTimeout) before moving on; for During and After triggers done
-// may be ignored. Loop goroutine only, or before Run.
+// which it must call once it has finished, on the loop (from another
+// goroutine: l.Call(done), which the loop accepts while it waits): for Before
+// triggers the loop waits for every done (a graceful-shutdown hook; for
+// Shutdown at most Config.ShutdownTimeout, for Startup until done or Stop)
+// before moving on, sleeping meanwhile but still running calls, timers and
+// completions; for During and After triggers done may be ignored. Loop
+// goroutine only, or before Run.
 func (l *Loop) AddSystemEventTrigger(event Event, phase Phase, f func(done func())) TriggerID {
+	l.mustOnLoop("AddSystemEventTrigger", true)
 	l.trigSeq++
 	t := &trigger{id: l.trigSeq, f: f}
 	l.triggers[event][phase] = append(l.triggers[event][phase], t)
@@ -62,7 +66,9 @@ func (l *Loop) AddTrigger(event Event, phase Phase, f func()) TriggerID {
 }
 
 // RemoveSystemEventTrigger unregisters a trigger; false if it is unknown.
+// Loop goroutine only, or before Run.
 func (l *Loop) RemoveSystemEventTrigger(id TriggerID) bool {
+	l.mustOnLoop("RemoveSystemEventTrigger", true)
 	if id.event < 0 || int(id.event) >= len(l.triggers) || id.phase < 0 || int(id.phase) >= 3 {
 		return false
 	}
@@ -78,8 +84,11 @@ func (l *Loop) RemoveSystemEventTrigger(id TriggerID) bool {
 }
 
 // runPhase runs the triggers of one phase and, when wait is set, keeps turning
-// the loop until all of them called done or the deadline passed.
-func (l *Loop) runPhase(event Event, phase Phase, wait bool, deadline time.Time) {
+// the loop until all of them called done, the deadline (if not zero) passed,
+// or — during start-up — Stop was requested. It reports whether every trigger
+// finished. Each turn sleeps until a call, timer, completion or wake (capped
+// at the deadline); a done ends the turn's wait at once.
+func (l *Loop) runPhase(event Event, phase Phase, wait bool, deadline time.Time) bool {
 	list := append([]*trigger(nil), l.triggers[event][phase]...)
 	pending := 0
 	for _, t := range list {
@@ -89,45 +98,60 @@ func (l *Loop) runPhase(event Event, phase Phase, wait bool, deadline time.Time)
 		pending++
 		called := false
 		done := func() {
+			l.mustOnLoop("trigger done", false)
 			if !called {
 				called = true
 				pending--
+				l.progress = true
 			}
 		}
 		l.safe(func() { t.f(done) })
 	}
 	if !wait {
-		return
+		return true
 	}
 	for pending > 0 {
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			l.ReportError(ErrShutdownTimeout)
-			return
+		if event == Startup && l.stopReq.Load() {
+			return false // Stop wins over start-up
 		}
-		wait := 50 * time.Millisecond
+		wait := time.Duration(-1)
 		if !deadline.IsZero() {
-			wait = min(wait, time.Until(deadline))
+			wait = time.Until(deadline)
+			if wait <= 0 {
+				l.ReportError(ErrShutdownTimeout)
+				return false
+			}
 		}
 		if err := l.turn(wait); err != nil {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (l *Loop) fireEvent(event Event) {
 	switch event {
 	case Startup:
-		l.runPhase(Startup, Before, true, time.Time{})
+		if !l.runPhase(Startup, Before, true, time.Time{}) && l.stopReq.Load() {
+			return // stopped during start-up: straight to shutdown
+		}
 		l.runPhase(Startup, During, false, time.Time{})
 		l.runPhase(Startup, After, false, time.Time{})
 	case Shutdown:
 		deadline := time.Now().Add(l.cfg.ShutdownTimeout)
 		l.runPhase(Shutdown, Before, true, deadline)
 		l.runPhase(Shutdown, During, false, deadline)
+		// Calls queued so far (a Listen's start, say) run before the
+		// resources are shut down, so what they start is shut down with them.
+		l.runCalls()
 		l.shutdownResources()
+		l.resShut = true
 		l.drain(time.Now().Add(l.cfg.DrainTimeout))
 		l.runPhase(Shutdown, After, false, deadline)
-		// Whatever the After triggers started (and calls that raced in).
+		// The last calls: refuse new ones, then run (in the drain's turns)
+		// those accepted; what they or the After triggers started is shut
+		// down (Track after resShut) and drained.
+		l.closeCalls()
 		l.drain(time.Now().Add(l.cfg.DrainTimeout))
 	}
 }

@@ -13,7 +13,10 @@ import (
 // InitialDelay, grows by Factor per failure up to MaxDelay, with Jitter
 // (a fraction, 0.1 = ±10%) applied; MaxRetries > 0 bounds consecutive
 // failures. A successful connection (BuildProtocol) resets the delay.
-// Loop goroutine only, like every factory.
+// It stops retrying for good once its loop is stopping (a clock with a
+// Stopping() bool method reporting true, as *reactor.Loop's does from the
+// start of shutdown): no retry is scheduled then, and a retry already
+// scheduled does not connect. Loop goroutine only, like every factory.
 type ReconnectingClientFactory struct {
 	Factory Factory
 	// Clock schedules retries; nil uses the connector's own clock when it has
@@ -80,11 +83,40 @@ func (f *ReconnectingClientFactory) ClientConnectionLost(c Connector, reason err
 	f.Retry(c)
 }
 
-// Retry schedules c.Connect after the next back-off delay, unless stopped or
-// out of retries.
+// stopper is a clock that knows whether its loop is shutting down
+// (*reactor.Loop).
+type stopper interface{ Stopping() bool }
+
+// clock is the factory's Clock, else c's own clock, else nil.
+func (f *ReconnectingClientFactory) clock(c Connector) Clock {
+	if f.Clock != nil {
+		return f.Clock
+	}
+	if cc, ok := c.(interface{ Clock() Clock }); ok {
+		return cc.Clock()
+	}
+	return nil
+}
+
+// loopStopping reports whether the loop behind the factory's clock or c's
+// clock is shutting down; it sets stopped if so.
+func (f *ReconnectingClientFactory) loopStopping(c Connector) bool {
+	stopping := func(clk Clock) bool {
+		s, ok := clk.(stopper)
+		return ok && s.Stopping()
+	}
+	cc, ok := c.(interface{ Clock() Clock })
+	if stopping(f.Clock) || ok && stopping(cc.Clock()) {
+		f.stopped = true
+	}
+	return f.stopped
+}
+
+// Retry schedules c.Connect after the next back-off delay, unless stopped,
+// out of retries, or the loop is stopping.
 func (f *ReconnectingClientFactory) Retry(c Connector) {
 	f.defaults()
-	if f.stopped {
+	if f.stopped || f.loopStopping(c) {
 		return
 	}
 	f.retries++
@@ -109,18 +141,17 @@ func (f *ReconnectingClientFactory) Retry(c Connector) {
 			d = math.MaxInt64
 		}
 	}
-	clk := f.Clock
-	if clk == nil {
-		if cc, ok := c.(interface{ Clock() Clock }); ok {
-			clk = cc.Clock()
-		}
-	}
+	clk := f.clock(c)
 	if clk == nil {
 		// Nothing to schedule on: give up (an immediate retry could spin).
 		f.stopped = true
 		return
 	}
-	f.pending = clk.CallLater(d, func() { _ = c.Connect() })
+	f.pending = clk.CallLater(d, func() {
+		if !f.stopped && !f.loopStopping(c) {
+			_ = c.Connect()
+		}
+	})
 }
 
 // NextDelay is the delay the last Retry used (0 before the first).

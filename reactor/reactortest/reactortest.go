@@ -15,11 +15,15 @@ import (
 )
 
 // Backends runs f once per backend as subtests "uring" and "epoll". When
-// GYRE_BACKEND is set, only that backend runs. The uring subtest skips (with
+// GYRE_BACKEND is set, only that backend runs; an unknown value fails the
+// test (matching reactor.ErrUnknownBackend). The uring subtest skips (with
 // the reason) where io_uring is unavailable.
 func Backends(t *testing.T, f func(t *testing.T, kind reactor.BackendKind)) {
 	t.Helper()
-	only, _ := reactor.ParseBackend(os.Getenv(reactor.EnvBackend))
+	only, err := reactor.ParseBackend(os.Getenv(reactor.EnvBackend))
+	if err != nil {
+		t.Fatalf("%s: %v", reactor.EnvBackend, err)
+	}
 	for _, k := range []reactor.BackendKind{reactor.Uring, reactor.Epoll} {
 		if only != reactor.Auto && only != k {
 			continue
@@ -125,4 +129,17 @@ func FDCount() int {
 		return -1
 	}
 	return len(ents)
+}
+
+// WaitUntil polls cond (on the calling goroutine) every millisecond until it
+// holds or timeout passes, and reports whether it held.
+func WaitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }

@@ -4,9 +4,12 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,27 +19,78 @@ import (
 	"github.com/gyre-io/gyre/transports/tcp"
 )
 
-// Main parses the flags (with defaultAddr for -addr), builds a loop, listens
-// with the factory returned by mk, and runs until SIGINT or SIGTERM. It exits
-// the process with status 0 after a clean stop and 1 on a start-up error.
-func Main(name, defaultAddr string, mk func(loop *reactor.Loop) transports.Factory) {
-	addr := flag.String("addr", defaultAddr, "listen address HOST:PORT")
-	be := flag.String("backend", "auto", "backend: auto, uring or epoll")
-	flag.Parse()
+// Options is an example server's command line.
+type Options struct {
+	// Addr to listen on, HOST:PORT (port 0: any free port).
+	Addr string
+	// Backend chosen by -backend; its default is GYRE_BACKEND, else auto.
+	Backend reactor.BackendKind
+}
+
+// ParseFlags parses args (without the program name) into Options: -addr
+// (default defaultAddr) and -backend auto|uring|epoll, whose default is the
+// value of GYRE_BACKEND as read by getenv, else auto — so the variable is
+// honoured unless -backend is given. An unknown backend, from the flag or the
+// variable, is an error matching reactor.ErrUnknownBackend that names the
+// value; flag errors and usage go to out (-h gives flag.ErrHelp).
+func ParseFlags(name, defaultAddr string, args []string, getenv func(string) string, out io.Writer) (Options, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	addr := fs.String("addr", defaultAddr, "listen address HOST:PORT")
+	def, from := "auto", ""
+	if v := getenv(reactor.EnvBackend); v != "" {
+		def, from = v, " (default from "+reactor.EnvBackend+")"
+	}
+	be := fs.String("backend", def, "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
+	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return Options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "backend" })
 	kind, err := reactor.ParseBackend(*be)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		if !explicit {
+			return Options{}, fmt.Errorf("-backend%s: %w", from, err)
+		}
+		return Options{}, fmt.Errorf("-backend: %w", err)
+	}
+	return Options{Addr: *addr, Backend: kind}, nil
+}
+
+// Main parses the command line (see ParseFlags), builds a loop, listens with
+// the factory returned by mk, and runs until SIGINT or SIGTERM. It exits the
+// process with status 0 after a clean stop, 2 on a bad command line and 1 on
+// a start-up error.
+func Main(name, defaultAddr string, mk func(loop *reactor.Loop) transports.Factory) {
+	opts, err := ParseFlags(name, defaultAddr, os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
 	}
-	if err := Run(name, *addr, kind, mk); err != nil {
+	if err := Run(name, opts.Addr, opts.Backend, mk); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-// Run is Main without flag parsing and exiting.
+// Run is Main without flag parsing and exiting: it serves addr on a loop of
+// the given backend (GYRE_BACKEND is not consulted here; ParseFlags did) until
+// SIGINT or SIGTERM, then stops the loop and returns nil after a clean stop.
 func Run(name, addr string, kind reactor.BackendKind, mk func(loop *reactor.Loop) transports.Factory) error {
+	return run(name, addr, kind, mk, nil)
+}
+
+// run is Run; listening, if set, is told the bound address and the backend
+// once the signals are caught (tests use it).
+func run(name, addr string, kind reactor.BackendKind, mk func(loop *reactor.Loop) transports.Factory, listening func(net.Addr, string)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	loop, err := reactor.New(reactor.Config{Backend: kind, IgnoreEnv: true})
@@ -50,6 +104,9 @@ func Run(name, addr string, kind reactor.BackendKind, mk func(loop *reactor.Loop
 		return err
 	}
 	slog.Info(name+" listening", "addr", port.Addr().String(), "backend", loop.Backend())
+	if listening != nil {
+		listening(port.Addr(), loop.Backend())
+	}
 	err = loop.Run(ctx)
 	slog.Info(name + " stopped")
 	return err

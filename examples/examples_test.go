@@ -1,0 +1,201 @@
+// Package examples_test builds the example servers and checks their command
+// line contract: -addr, -backend (default GYRE_BACKEND, else auto), serving in
+// the foreground, and a clean stop with exit status 0 on SIGINT or SIGTERM.
+package examples_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gyre-io/gyre/reactor"
+	"github.com/gyre-io/gyre/uring"
+)
+
+var examples = []string{"echo", "http", "resp"}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// build compiles every example once per test binary.
+func build(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to build the examples")
+	}
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "gyre-examples-")
+		if buildErr != nil {
+			return
+		}
+		args := []string{"build", "-o", binDir + "/"}
+		for _, e := range examples {
+			args = append(args, "./"+e)
+		}
+		out, err := exec.Command(goTool, args...).CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	require.NoError(t, buildErr)
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+var listening = regexp.MustCompile(`listening addr=(\S+) backend=(\S+)`)
+
+// server is a running example server.
+type server struct {
+	cmd     *exec.Cmd
+	addr    string
+	backend string
+	stderr  *lockedBuf
+	waitErr chan error
+}
+
+// start runs example name with env (added to this process's environment,
+// with GYRE_BACKEND removed) and args, and waits for its "listening" line.
+func start(t *testing.T, name string, env []string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(build(t), name), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, reactor.EnvBackend+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	pr, pw := io.Pipe()
+	s := &server{cmd: cmd, stderr: &lockedBuf{}, waitErr: make(chan error, 1)}
+	cmd.Stderr = pw
+	require.NoError(t, cmd.Start())
+	go func() { s.waitErr <- cmd.Wait(); pw.Close() }()
+	found := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			s.stderr.add(sc.Text())
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m
+			}
+		}
+		close(found)
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	select {
+	case m, ok := <-found:
+		if !ok {
+			err := <-s.waitErr
+			t.Fatalf("%s exited before listening: %v\n%s", name, err, s.stderr)
+		}
+		s.addr, s.backend = m[1], m[2]
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not start listening", name)
+	}
+	return s
+}
+
+// lockedBuf is the server's stderr, written by the reading goroutine.
+type lockedBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuf) add(line string) {
+	b.mu.Lock()
+	b.buf.WriteString(line + "\n")
+	b.mu.Unlock()
+}
+
+func (b *lockedBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// stop sends sig and checks the server exits 0.
+func (s *server) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(sig))
+	select {
+	case err := <-s.waitErr:
+		require.NoError(t, err, "exit after %v; stderr:\n%s", sig, s.stderr)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no exit within 20s of %v", sig)
+	}
+}
+
+func uringAvailable() bool {
+	l, err := reactor.New(reactor.Config{Backend: reactor.Uring, IgnoreEnv: true})
+	if err != nil {
+		return !errors.Is(err, uring.ErrUnavailable)
+	}
+	l.Stop()
+	<-l.Done()
+	return true
+}
+
+// Every example honours GYRE_BACKEND, serves on -addr, and exits 0 on SIGTERM
+// and on SIGINT.
+func TestExamplesHonourEnvAndStopCleanly(t *testing.T) {
+	kinds := []string{"epoll"}
+	if uringAvailable() {
+		kinds = append(kinds, "uring")
+	}
+	for _, name := range examples {
+		for i, kind := range kinds {
+			t.Run(name+"/"+kind, func(t *testing.T) {
+				s := start(t, name, []string{reactor.EnvBackend + "=" + kind})
+				require.Equal(t, kind, s.backend)
+				c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+				require.NoError(t, err)
+				require.NoError(t, c.Close())
+				s.stop(t, []syscall.Signal{syscall.SIGTERM, syscall.SIGINT}[i%2])
+			})
+		}
+	}
+}
+
+// An explicit -backend wins over GYRE_BACKEND.
+func TestExampleFlagBeatsEnv(t *testing.T) {
+	s := start(t, "echo", []string{reactor.EnvBackend + "=bogus"}, "-backend", "epoll")
+	require.Equal(t, "epoll", s.backend)
+	s.stop(t, syscall.SIGTERM)
+}
+
+// An unknown GYRE_BACKEND (with no -backend) is a command-line error naming
+// the value: exit status 2, before listening.
+func TestExampleUnknownEnvBackendFails(t *testing.T) {
+	cmd := exec.Command(filepath.Join(build(t), "echo"), "-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), reactor.EnvBackend+"=bogus")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "output: %s", out)
+	require.Equal(t, 2, ee.ExitCode())
+	require.Contains(t, string(out), `"bogus"`)
+	require.Contains(t, string(out), reactor.EnvBackend)
+	require.NotContains(t, string(out), "listening")
+}
