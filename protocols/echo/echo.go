@@ -5,19 +5,30 @@ package echo
 import (
 	"net"
 
+	"github.com/gyre-io/gyre/protocols/internal/flow"
 	"github.com/gyre-io/gyre/transports"
 )
 
 // Echo writes back whatever it receives. Loop goroutine only, like every
 // Protocol. The zero value is ready to use.
+//
+// Memory is bounded by the transport's watermarks: Echo registers itself as
+// its transport's streaming producer, so reading pauses while the write queue
+// is above the high watermark (a peer that sends and does not read) and
+// resumes once it drained to the low one. The transport's one producer slot
+// is therefore taken.
 type Echo struct {
-	t transports.Transport
+	t    transports.Transport
+	gate flow.Gate
 }
 
 var _ transports.Protocol = (*Echo)(nil)
 
 // ConnectionMade implements transports.Protocol.
-func (e *Echo) ConnectionMade(t transports.Transport) { e.t = t }
+func (e *Echo) ConnectionMade(t transports.Transport) {
+	e.t = t
+	_ = e.gate.Start(t, nil)
+}
 
 // DataReceived implements transports.Protocol: p is written back (the
 // transport copies it, so nothing is kept). If the write fails the connection
@@ -32,7 +43,10 @@ func (e *Echo) DataReceived(p []byte) {
 }
 
 // ConnectionLost implements transports.Protocol.
-func (e *Echo) ConnectionLost(error) { e.t = nil }
+func (e *Echo) ConnectionLost(error) {
+	e.t = nil
+	e.gate.Close()
+}
 
 // Factory builds an Echo for every connection. The zero value is ready to use
 // and is goroutine-safe.

@@ -8,6 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gyre-io/gyre/protocols/echo"
+	"github.com/gyre-io/gyre/protocols/internal/flowtest"
+	"github.com/gyre-io/gyre/reactor"
+	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/transporttest"
 )
@@ -44,7 +47,8 @@ func TestEchoAllocs(t *testing.T) {
 
 type nopTransport struct{ transports.Transport }
 
-func (nopTransport) Write([]byte) error { return nil }
+func (nopTransport) Write([]byte) error                               { return nil }
+func (nopTransport) RegisterProducer(transports.Producer, bool) error { return nil }
 
 func BenchmarkEcho(b *testing.B) {
 	p := &echo.Echo{}
@@ -64,4 +68,59 @@ func Example() {
 	p.DataReceived([]byte("ping"))
 	fmt.Println(tr.String())
 	// Output: ping
+}
+
+// TestEchoPausesWhileQueueFull: reading pauses while the write queue is above
+// the high watermark and resumes at the low one; what arrived meanwhile is
+// echoed after.
+func TestEchoPausesWhileQueueFull(t *testing.T) {
+	tr := transporttest.NewStringTransport(nil)
+	tr.CountWrites = true
+	tr.Watermarks = transports.Watermarks{High: 1000, Low: 100}
+	p := transporttest.Connect(echo.Factory{}.BuildProtocol(nil), tr)
+	chunk := make([]byte, 600)
+	tr.Receive(chunk)
+	require.False(t, tr.ReadingPaused())
+	tr.Receive(chunk)
+	require.True(t, tr.ReadingPaused(), "1200 queued > high 1000")
+	tr.Receive([]byte("held"))
+	require.Len(t, tr.Value(), 1200, "nothing read while paused")
+	tr.Drain(1000) // 200 left: above low, still paused
+	require.True(t, tr.ReadingPaused())
+	tr.Drain(100) // at low: resumed, the held bytes are echoed
+	require.False(t, tr.ReadingPaused())
+	require.Equal(t, "held", string(tr.Value()[1200:]))
+	tr.EndConnection(nil)
+	p.DataReceived([]byte("x"))
+}
+
+// TestEchoNonReadingClientPair: a client that sends 4 MiB and reads nothing
+// cannot make the server queue more than the high watermark plus a chunk.
+func TestEchoNonReadingClientPair(t *testing.T) {
+	wm := transports.Watermarks{High: 64 << 10, Low: 16 << 10}
+	data := flowtest.Stream([]byte("0123456789abcdef"), 4<<20)
+	r := flowtest.Pair(t, &echo.Echo{}, wm, data, 4096)
+	require.True(t, r.PausedAtStall)
+	require.LessOrEqual(t, r.MaxQueued, wm.High+4096)
+	require.Less(t, r.Read, len(data))
+	require.Equal(t, len(data), r.Replies, "everything is echoed once the client reads")
+}
+
+// TestEchoNonReadingClientTCP: the same over loopback TCP on each backend,
+// with 64 MiB sent.
+func TestEchoNonReadingClientTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB over loopback")
+	}
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		wm := transports.Watermarks{High: 64 << 10, Low: 16 << 10}
+		data := flowtest.Stream([]byte("0123456789abcdef"), 64<<20)
+		r := flowtest.Socket(t, kind, echo.Factory{}, wm, data)
+		t.Logf("read before stall %d, max queued %d, pauses %d, resumes %d", r.Read, r.MaxQueued, r.Pauses, r.Resumes)
+		require.True(t, r.PausedAtStall, "reading paused while the client does not read")
+		require.Less(t, r.Read, len(data))
+		require.LessOrEqual(t, r.MaxQueued, wm.High+flowtest.RecvPool)
+		require.GreaterOrEqual(t, r.Resumes, 1)
+		require.Equal(t, len(data), r.Replies)
+	})
 }

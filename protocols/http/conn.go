@@ -3,6 +3,7 @@ package http
 import (
 	"time"
 
+	"github.com/gyre-io/gyre/protocols/internal/flow"
 	"github.com/gyre-io/gyre/transports"
 )
 
@@ -71,7 +72,10 @@ type conn struct {
 	dateSec int64
 	date    []byte
 
-	paused     bool
+	// gate pauses reading while the transport's write queue is above its
+	// high watermark (a client pipelining without reading); while it holds,
+	// no further buffered request is handled.
+	gate       flow.Gate
 	processing bool
 	more       bool // input arrived while processing
 	lost       bool // ConnectionLost ran
@@ -95,7 +99,7 @@ func (c *conn) ConnectionMade(t transports.Transport) {
 	c.now = c.clk.Now()
 	// Flow control: when the write queue fills (a client pipelining without
 	// reading), stop reading until it drains.
-	_ = t.RegisterProducer(c, true)
+	_ = c.gate.Start(t, c.drained)
 	c.updateTimer()
 }
 
@@ -120,34 +124,20 @@ func (c *conn) ConnectionLost(reason error) {
 	c.state = stClosed
 	c.lost = true
 	c.timer.Cancel()
+	c.gate.Close()
 	c.in, c.out, c.w.buf = nil, nil, nil
 	c.req.reset()
 }
 
-// PauseProducing implements transports.PushProducer: the transport's write
-// queue is above its high watermark.
-func (c *conn) PauseProducing() {
-	if !c.paused && c.state != stClosed {
-		c.paused = true
-		c.t.PauseReading()
+// drained runs when the transport's write queue has drained and nothing
+// else holds reading: the requests kept while paused are handled.
+func (c *conn) drained() {
+	if c.state == stClosed || c.processing {
+		return // a running batch sees the gate open and goes on
 	}
+	c.now = c.clk.Now()
+	c.run()
 }
-
-// ResumeProducing implements transports.PushProducer: the queue drained.
-func (c *conn) ResumeProducing() {
-	if !c.paused || c.state == stClosed {
-		return
-	}
-	c.paused = false
-	c.t.ResumeReading()
-	if !c.processing {
-		c.now = c.clk.Now()
-		c.run()
-	}
-}
-
-// StopProducing implements transports.Producer.
-func (c *conn) StopProducing() {}
 
 // run processes buffered input, then sends the output, compacts the input
 // and re-arms the timer.
@@ -156,7 +146,7 @@ func (c *conn) run() {
 	for {
 		c.more = false
 		c.process()
-		if !c.more || c.state == stClosed || c.paused {
+		if !c.more || c.state == stClosed || c.gate.Held() {
 			break
 		}
 	}
@@ -183,7 +173,7 @@ func (c *conn) run() {
 // process handles every complete request in the input, in order.
 func (c *conn) process() {
 	r := &c.req
-	for c.state != stClosed && !c.paused {
+	for c.state != stClosed && !c.gate.Held() {
 		switch c.state {
 		case stHead:
 			if c.rd == len(c.in) {
@@ -254,6 +244,13 @@ func (c *conn) serve() {
 	w.finish()
 	if w.closeAfter {
 		c.close()
+		return
+	}
+	if len(c.out) >= outFlush {
+		// Hand a batch's answers over as they grow, so a full write queue
+		// pauses the batch (the gate) before the next request runs: the
+		// answers to pipelined requests never pile up here unbounded.
+		c.flushOut()
 	}
 }
 
@@ -289,10 +286,7 @@ func (c *conn) close() {
 	c.state = stClosed
 	c.timer.Cancel()
 	c.in = nil
-	if c.paused {
-		c.paused = false
-		c.t.ResumeReading() // drain what the client sends while lingering
-	}
+	c.gate.Close() // read (and drop) what the client sends while lingering
 	if c.t.CloseWrite() != nil {
 		_ = c.t.LoseConnection()
 		return

@@ -24,7 +24,7 @@ var (
 	ErrExpectationFailed = errors.New("http: expectation failed")
 
 	// ErrBodyNotAllowed is returned by ResponseWriter.Write for a status code
-	// that has no body (1xx, 204, 304); the bytes are dropped.
+	// that has no body (1xx, 204, 205, 304); the bytes are dropped.
 	ErrBodyNotAllowed = errors.New("http: response status does not allow a body")
 	// ErrContentLength is returned by ResponseWriter.Write when the handler
 	// writes more than the Content-Length it declared; the excess is dropped.
@@ -48,6 +48,7 @@ var (
 	errRequestLine      = perr(ErrBadRequest, "malformed request line")
 	errMethod           = perr(ErrBadRequest, "invalid method")
 	errTarget           = perr(ErrBadRequest, "invalid request-target")
+	errTargetAuthority  = perr(ErrBadRequest, "invalid authority in request-target")
 	errVersion          = perr(ErrBadRequest, "malformed HTTP version")
 	errVersionMajor     = perr(ErrVersionNotSupported, "HTTP major version is not 1")
 	errObsFold          = perr(ErrBadRequest, "obs-fold (line folding) in header")

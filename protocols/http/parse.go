@@ -7,7 +7,6 @@ const (
 	cTchar  = 1 << iota // token character
 	cValue              // allowed inside a field value: VCHAR, obs-text, SP, HTAB
 	cTarget             // allowed in a request-target: VCHAR, obs-text
-	cHost               // allowed in a Host value
 )
 
 var class = func() (t [256]uint8) {
@@ -19,14 +18,11 @@ var class = func() (t [256]uint8) {
 			t[c] |= cValue
 		}
 		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-			t[c] |= cTchar | cHost
+			t[c] |= cTchar
 		}
 	}
 	for _, c := range []byte("!#$%&'*+-.^_`|~") {
 		t[c] |= cTchar
-	}
-	for _, c := range []byte("-._~!$&'()*+,;=:[]%") {
-		t[c] |= cHost
 	}
 	return t
 }()
@@ -214,10 +210,12 @@ func parseLines(r *Request, head []byte, o *Options) error {
 		case 4:
 			if equalFold(name, "host") {
 				hosts++
-				for _, c := range v {
-					if class[c]&cHost == 0 {
-						return errBadHost
-					}
+				// Host = uri-host [ ":" port ] (RFC 9110 §7.2); an
+				// invalid value is a 400 (RFC 9112 §3.2). An empty value
+				// is valid: a client sends it when the target URI has no
+				// authority (RFC 9112 §3.2).
+				if _, _, _, ok := parseAuthority(v); !ok {
+					return errBadHost
 				}
 				if r.Host == "" {
 					r.Host = value
@@ -430,6 +428,8 @@ func parseRequestLine(r *Request, line []byte) error {
 	return splitTarget(r, target)
 }
 
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
 func internMethod(m []byte) string {
 	switch string(m) {
 	case "GET":
@@ -461,21 +461,35 @@ func splitTarget(r *Request, t []byte) error {
 		r.Path = "*"
 		return nil
 	case r.Method == "CONNECT":
+		// authority-form = uri-host ":" port (RFC 9112 §3.2.3).
+		host, port, _, ok := parseAuthority(t)
+		if !ok || len(host) == 0 || len(port) == 0 {
+			return errTargetAuthority
+		}
 		return nil
 	default:
+		// absolute-form: scheme "://" authority path-abempty [ "?" query ]
+		// (RFC 9112 §3.2.2, RFC 3986 §3).
 		i := bytes.Index(t, []byte("://"))
-		if i <= 0 {
+		if i <= 0 || !isAlpha(t[0]) {
 			return errTarget
 		}
 		for _, c := range t[:i] {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			if !(isAlpha(c) || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
 				return errTarget
 			}
 		}
+		scheme := t[:i]
 		t = t[i+3:]
 		j := bytes.IndexAny(t, "/?")
 		if j < 0 {
 			j = len(t)
+		}
+		// No userinfo ("@" is not in the grammar: RFC 9110 §4.2.4), and an
+		// "http" or "https" URI must have a host (RFC 9110 §4.2.1, §4.2.2).
+		host, _, _, ok := parseAuthority(t[:j])
+		if !ok || len(host) == 0 && (equalFold(view(scheme), "http") || equalFold(view(scheme), "https")) {
+			return errTargetAuthority
 		}
 		r.Host = view(t[:j])
 		t = t[j:]

@@ -183,8 +183,8 @@ func (w *response) sendHead(final bool) {
 		f := &w.header.f[i]
 		switch len(f.name) {
 		case 14:
-			if equalFold(f.name, "content-length") && (w.status < 200 || w.status == 204) {
-				continue
+			if equalFold(f.name, "content-length") && (w.status < 200 || w.status == 204 || w.status == 205) {
+				continue // 205's is always 0, sent below
 			}
 		case 17:
 			if equalFold(f.name, "transfer-encoding") {
@@ -201,6 +201,11 @@ func (w *response) sendHead(final bool) {
 	}
 	b = c.appendCommon(b, w.haveDate, w.haveServer)
 	switch {
+	case w.status == StatusResetContent:
+		// A 205 carries no content, but unlike 204 and 304 its framing is
+		// not implied by the status (RFC 9112 §6.3): without a length the
+		// client would read until the close.
+		b = append(b, "Content-Length: 0\r\n"...)
 	case !bodyAllowed(w.status) || w.declared >= 0:
 	case final:
 		if !w.head || w.written > 0 {

@@ -41,7 +41,7 @@ type ResponseWriter interface {
 	// Content-Length; past that (or after Flush) it is streamed, chunked for
 	// HTTP/1.1 and close-delimited for HTTP/1.0. For HEAD the bytes are
 	// counted but not sent. p is copied; Write returns ErrBodyNotAllowed for
-	// 1xx/204/304 and ErrContentLength past a declared Content-Length.
+	// 1xx/204/205/304 and ErrContentLength past a declared Content-Length.
 	Write(p []byte) (int, error)
 }
 

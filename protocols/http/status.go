@@ -10,6 +10,7 @@ const (
 	StatusCreated                     = 201
 	StatusAccepted                    = 202
 	StatusNoContent                   = 204
+	StatusResetContent                = 205
 	StatusMovedPermanently            = 301
 	StatusFound                       = 302
 	StatusNotModified                 = 304
@@ -142,7 +143,9 @@ func appendStatusLine(b []byte, code int) []byte {
 	return append(b, "\r\n"...)
 }
 
-// bodyAllowed reports whether a response with this status may carry a body.
+// bodyAllowed reports whether a response with this status may carry a body:
+// not 1xx, 204, 304 (RFC 9112 §6.3) nor 205 (RFC 9110 §15.3.6: a server
+// MUST NOT generate content in a 205 response).
 func bodyAllowed(code int) bool {
-	return code >= 200 && code != 204 && code != 304
+	return code >= 200 && code != 204 && code != 205 && code != 304
 }

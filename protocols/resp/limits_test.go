@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gyre-io/gyre/clock"
+	"github.com/gyre-io/gyre/protocols/internal/flowtest"
+	"github.com/gyre-io/gyre/reactor"
+	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/transporttest"
 )
@@ -164,8 +167,10 @@ func TestSetReusesValueStorage(t *testing.T) {
 	require.LessOrEqual(t, cap(s.f.Store().m["k"].val), 64)
 }
 
+// TestBackpressure: by default a connection is its transport's streaming
+// producer, and reading pauses while the write queue is full.
 func TestBackpressure(t *testing.T) {
-	s := newServer(Options{Backpressure: true})
+	s := newServer(Options{})
 	p, streaming := s.tr.Producer()
 	require.NotNil(t, p)
 	require.True(t, streaming)
@@ -177,9 +182,75 @@ func TestBackpressure(t *testing.T) {
 	require.False(t, s.tr.ReadingPaused())
 	require.Equal(t, "+PONG\r\n", s.tr.String())
 
-	plain := newServer(Options{})
-	p, _ = plain.tr.Producer()
+	off := newServer(Options{DisableBackpressure: true})
+	p, _ = off.tr.Producer()
 	require.Nil(t, p)
+	off.tr.SetPending(1 << 20)
+	require.False(t, off.tr.ReadingPaused())
+}
+
+// TestBackpressureMidBatch: pipelined requests already read stop at a
+// request boundary once the replies fill the queue, and run when it drains:
+// one batch of reads cannot queue more than the high watermark plus one
+// early flush.
+func TestBackpressureMidBatch(t *testing.T) {
+	s := newServer(Options{})
+	s.tr.CountWrites = true
+	s.tr.Watermarks = transports.Watermarks{High: 10 << 10, Low: 1 << 10}
+	val := strings.Repeat("v", 1000)
+	s.tr.Receive([]byte(mb("SET", "k", val)))
+	const n = 300
+	s.tr.Receive([]byte(strings.Repeat(mb("GET", "k"), n) + mb("PING")))
+	require.True(t, s.tr.ReadingPaused())
+	require.LessOrEqual(t, s.tr.Pending(), 10<<10+flushAt+len(bulk(val)))
+	s.tr.Receive([]byte(mb("ECHO", "late")))
+	rounds := 0
+	for s.tr.ReadingPaused() && rounds < 100 {
+		rounds++
+		s.tr.SetPending(0)
+		require.LessOrEqual(t, s.tr.Pending(), 10<<10+flushAt+len(bulk(val)))
+	}
+	require.Greater(t, rounds, 1)
+	require.Equal(t, ok+strings.Repeat(bulk(val), n)+"+PONG\r\n"+bulk("late"), s.tr.String())
+}
+
+func respNonReadingStream(total int) (data []byte, replies int) {
+	val := strings.Repeat("v", 1024)
+	get := []byte(mb("GET", "k"))
+	n := total / len(get)
+	data = append([]byte(mb("SET", "k", val)), flowtest.Stream(get, n*len(get))...)
+	return data, len(ok) + n*len(bulk(val))
+}
+
+// TestNonReadingClientPair: a client that pipelines GETs of a 1 KiB value
+// and reads nothing cannot grow the server's write queue past the high
+// watermark plus one early flush.
+func TestNonReadingClientPair(t *testing.T) {
+	wm := transports.Watermarks{High: 64 << 10, Low: 16 << 10}
+	data, replies := respNonReadingStream(1 << 20)
+	r := flowtest.Pair(t, NewFactory(nil, Options{}).BuildProtocol(nil), wm, data, 64<<10)
+	require.True(t, r.PausedAtStall)
+	require.Less(t, r.Read, len(data))
+	require.LessOrEqual(t, r.MaxQueued, wm.High+flushAt+2048)
+	require.Equal(t, replies, r.Replies)
+}
+
+// TestNonReadingClientTCP: the same over loopback TCP on each backend.
+func TestNonReadingClientTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long pipeline over loopback")
+	}
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		wm := transports.Watermarks{High: 64 << 10, Low: 16 << 10}
+		data, replies := respNonReadingStream(2 << 20)
+		r := flowtest.Socket(t, kind, NewFactory(nil, Options{}), wm, data)
+		t.Logf("read before stall %d of %d, max queued %d, pauses %d", r.Read, len(data), r.MaxQueued, r.Pauses)
+		require.True(t, r.PausedAtStall, "reading paused while the client does not read")
+		// Requests already read wait while the queue is full, so whatever
+		// the transport hands over, one batch adds at most an early flush.
+		require.LessOrEqual(t, r.MaxQueued, wm.High+flushAt+2048)
+		require.Equal(t, replies, r.Replies)
+	})
 }
 
 func TestConnectionLost(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gyre-io/gyre/protocols/internal/flow"
 	"github.com/gyre-io/gyre/transports"
 )
 
@@ -61,13 +62,17 @@ type Options struct {
 	// MaxQueryBuffer bounds the bytes buffered for one unfinished request
 	// (default DefaultMaxQueryBuffer).
 	MaxQueryBuffer int
-	// Backpressure registers each connection as a streaming producer of its
-	// transport: reading pauses while the transport's write queue is above its
-	// high watermark. Redis itself keeps reading (its output buffers grow
-	// without limit for normal clients); with Backpressure, a client that
-	// sends a long pipeline and reads nothing until it has sent all of it can
-	// stall.
-	Backpressure bool
+	// DisableBackpressure turns the default flow control off. By default each
+	// connection is its transport's streaming producer: while the write queue
+	// is above the transport's high watermark, no further pipelined request
+	// is run and reading pauses, until the queue drains to the low watermark;
+	// so a client that pipelines without reading cannot grow the server's
+	// memory without bound. A client that writes a whole pipeline before it
+	// reads any reply then stalls once the replies fill the socket buffers
+	// and the watermark. With DisableBackpressure the server keeps reading
+	// and queues every reply, as Redis does for normal clients (its output
+	// buffers grow without limit).
+	DisableBackpressure bool
 	// Config adds to or overrides the answers of CONFIG GET (names are
 	// matched case-insensitively). The built-in answers are the few clients ask for at start:
 	// save "", appendonly "no", databases "1", proto-max-bulk-len, and so on.
@@ -161,6 +166,8 @@ type conn struct {
 	argv    [][]byte // the running request's arguments; reused
 	scratch []byte   // unescaped inline arguments
 	out     []byte   // replies not yet written
+	gate    flow.Gate
+	busy    bool // process is running
 
 	now     int64 // ms since the store's origin, valid when nowOK
 	nowOK   bool
@@ -174,8 +181,8 @@ func (c *conn) ConnectionMade(t transports.Transport) {
 	c.t = t
 	c.clk = t.Clock()
 	c.f.clients.Add(1)
-	if c.f.opts.Backpressure {
-		_ = t.RegisterProducer(producer{t}, true)
+	if !c.f.opts.DisableBackpressure {
+		_ = c.gate.Start(t, c.drained)
 	}
 }
 
@@ -183,24 +190,33 @@ func (c *conn) ConnectionMade(t transports.Transport) {
 func (c *conn) ConnectionLost(error) {
 	c.f.clients.Add(-1)
 	c.closing = true
+	c.gate.Close()
 	c.buf, c.out, c.argv, c.scratch = nil, nil, nil, nil
 	c.p.reset()
 }
 
-// producer pauses and resumes reading as the transport's write queue fills
-// and drains (Options.Backpressure).
-type producer struct{ t transports.Transport }
-
-func (p producer) PauseProducing()  { p.t.PauseReading() }
-func (p producer) ResumeProducing() { p.t.ResumeReading() }
-func (p producer) StopProducing()   {}
-
 // DataReceived implements transports.Protocol: it runs every complete request
-// in the buffered input and writes their replies.
+// in the buffered input and writes their replies. While the write queue is
+// above its high watermark the remaining requests stay buffered (see
+// Options.DisableBackpressure).
 func (c *conn) DataReceived(p []byte) {
 	if c.closing {
 		return
 	}
+	c.consume(p)
+}
+
+// drained runs when the write queue has drained: the requests kept while
+// paused are run.
+func (c *conn) drained() {
+	if c.closing || c.busy || len(c.buf) == 0 {
+		return
+	}
+	c.consume(nil)
+}
+
+// consume runs the requests of the buffered input followed by p.
+func (c *conn) consume(p []byte) {
 	b := p
 	owned := len(c.buf) > 0
 	if owned {
@@ -250,10 +266,13 @@ func (c *conn) grow(need int) {
 	c.buf = nb
 }
 
-// process runs the complete requests of b, then writes the replies.
+// process runs the complete requests of b, then writes the replies. It stops
+// early, at a request boundary, while the gate holds reading.
 func (c *conn) process(b []byte) {
+	c.busy = true
+	defer func() { c.busy = false }()
 	c.lock()
-	for !c.closing {
+	for !c.closing && !c.gate.Held() {
 		r := c.p.next(b)
 		switch r {
 		case needMore:
