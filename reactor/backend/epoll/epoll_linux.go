@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
 )
 
 // Backend is the epoll implementation of backend.Backend. Create it with New
@@ -29,9 +30,8 @@ type Backend struct {
 	cq     []backend.Completion // ready completions; cq[cqHead:] not yet returned
 	cqHead int
 
-	slots    []*backend.Op // token index of waiting ops, by slot
-	overflow map[backend.Token]*backend.Op
-	timers   []timer
+	index  opindex.Index // waiting (parked or timer) ops by token, for KindCancel
+	timers []timer
 
 	pool *pool
 
@@ -55,8 +55,10 @@ type Backend struct {
 	ev   unix.EpollEvent
 	evb  [8]byte
 
-	noPwait2 bool
-	closed   bool
+	noPwait2    bool
+	skippedLook bool // the last Wait returned without calling epoll_wait
+	closed      bool
+	stats       backend.Stats
 
 	// Wake side: wakeMu guards evfd against Close; woken coalesces Wakes.
 	wakeMu    sync.RWMutex
@@ -129,6 +131,11 @@ func (b *Backend) release() {
 // Name returns "epoll". Goroutine-safe.
 func (b *Backend) Name() string { return "epoll" }
 
+// Stats returns the backend's counters (CQOverflow and CloseLeaks are always
+// 0: epoll has no completion queue and no memory shared with the kernel).
+// Loop goroutine only; also after Close.
+func (b *Backend) Stats() backend.Stats { return b.stats }
+
 // Features reports native capabilities: none; multishot, provided buffers and
 // zero-copy sends are all emulated. Goroutine-safe.
 func (b *Backend) Features() backend.Features { return backend.Features{} }
@@ -141,32 +148,12 @@ func (b *Backend) Submit(op *backend.Op) error {
 	if b.closed {
 		return backend.ErrClosed
 	}
-	if err := validate(op); err != nil {
-		return err
+	if err := backend.Validate(op); err != nil {
+		return fmt.Errorf("epoll: submit: %w", err)
 	}
 	op.Sys.State = stInFlight
 	op.Sys.Next = nil
 	b.sq = append(b.sq, op)
-	return nil
-}
-
-func validate(op *backend.Op) error {
-	switch {
-	case op == nil:
-		return fmt.Errorf("%w: nil op", backend.ErrUnsupported)
-	case op.Kind > backend.KindShutdown:
-		return fmt.Errorf("%w: kind %d", backend.ErrUnsupported, op.Kind)
-	case op.Sys.State&stInFlight != 0:
-		return fmt.Errorf("%w: %v op submitted again while in flight", backend.ErrUnsupported, op.Kind)
-	case op.Multishot && op.Kind != backend.KindAccept && op.Kind != backend.KindRecv && op.Kind != backend.KindPoll:
-		return fmt.Errorf("%w: multishot %v", backend.ErrUnsupported, op.Kind)
-	case op.Multishot && op.Kind == backend.KindRecv && !op.BufferSelect:
-		return fmt.Errorf("%w: multishot recv needs BufferSelect", backend.ErrUnsupported)
-	case op.BufferSelect && op.Kind != backend.KindRecv && op.Kind != backend.KindRecvMsg:
-		return fmt.Errorf("%w: BufferSelect on %v", backend.ErrUnsupported, op.Kind)
-	case op.Kind == backend.KindConnect && op.Addr == nil:
-		return fmt.Errorf("%w: connect without Addr", backend.ErrUnsupported)
-	}
 	return nil
 }
 
@@ -204,6 +191,15 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 			now = b.now()
 			b.fireTimers(now)
 		}
+		if b.queued() > 0 && b.ready.head == nil && !b.skippedLook {
+			// Completions are ready and no descriptor is known to be: return
+			// them without a zero-timeout epoll_wait that would most likely
+			// find nothing. The next Wait looks, so a stream of completions
+			// made synchronously at flush cannot starve readiness.
+			b.skippedLook = true
+			break
+		}
+		b.skippedLook = false
 		if b.queued() < b.budget {
 			block := timeout
 			switch {
@@ -417,7 +413,7 @@ func (b *Backend) postBuf(op *backend.Op, n int, flags backend.Flag, id uint16) 
 // longer on any list): it leaves the token index and its state is cleared.
 func (b *Backend) retire(op *backend.Op) {
 	if op.Sys.State&(stParked|stTimer) != 0 {
-		b.unindex(op)
+		b.index.Remove(op)
 	}
 	op.Sys.State = 0
 	op.Sys.Next = nil
@@ -495,7 +491,8 @@ func (b *Backend) Close() error {
 	for _, t := range b.timers {
 		t.op.Sys.State, t.op.Sys.Next = 0, nil
 	}
-	b.timers, b.slots, b.overflow, b.cq, b.cqHead = nil, nil, nil, nil, 0
+	b.timers, b.cq, b.cqHead = nil, nil, 0
+	b.index = opindex.Index{}
 	b.ready = readyList{}
 	b.release()
 	return nil

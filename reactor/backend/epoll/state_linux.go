@@ -11,14 +11,16 @@ import (
 
 // Op.Sys.State bits: where an in-flight op is and what it is doing.
 const (
-	stInFlight   uint32 = 1 << iota // submitted, final completion not yet posted
-	stParkRd                        // on its descriptor's read wait list
+	stParkRd     uint32 = 1 << iota // on its descriptor's read wait list
 	stParkWr                        // on its descriptor's write wait list
 	stParkPoll                      // on its descriptor's poll list
 	stTimer                         // in the timer heap
 	stConnecting                    // connect returned EINPROGRESS
 	stSync                          // descriptor cannot be polled: use blocking I/O
 	stParked     = stParkRd | stParkWr | stParkPoll
+	// stInFlight: submitted, final completion not yet posted (the shared bit
+	// backend.Validate checks).
+	stInFlight = backend.StateInFlight
 )
 
 // opList is a FIFO of parked ops linked through Op.Sys.Next.
@@ -133,58 +135,6 @@ func (b *Backend) lookupFd(fd int32) *fdState {
 		return nil
 	}
 	return b.fds[fd]
-}
-
-// maxSlotIndex bounds the slot-indexed part of the token index; tokens with
-// larger slots go to a map.
-const maxSlotIndex = 1 << 20
-
-// index records a waiting op so KindCancel can find it by token.
-func (b *Backend) index(op *backend.Op) {
-	s := op.Token.Slot()
-	if s < maxSlotIndex {
-		if int(s) >= len(b.slots) {
-			n := 2 * len(b.slots)
-			if n <= int(s) {
-				n = int(s) + 64
-			}
-			if n > maxSlotIndex {
-				n = maxSlotIndex
-			}
-			grown := make([]*backend.Op, n)
-			copy(grown, b.slots)
-			b.slots = grown
-		}
-		if b.slots[s] == nil {
-			b.slots[s] = op
-			return
-		}
-	}
-	if b.overflow == nil {
-		b.overflow = make(map[backend.Token]*backend.Op)
-	}
-	b.overflow[op.Token] = op
-}
-
-func (b *Backend) unindex(op *backend.Op) {
-	s := op.Token.Slot()
-	if int(s) < len(b.slots) && b.slots[s] == op {
-		b.slots[s] = nil
-		return
-	}
-	if b.overflow[op.Token] == op {
-		delete(b.overflow, op.Token)
-	}
-}
-
-func (b *Backend) lookup(tok backend.Token) *backend.Op {
-	s := tok.Slot()
-	if int(s) < len(b.slots) {
-		if op := b.slots[s]; op != nil && op.Token == tok {
-			return op
-		}
-	}
-	return b.overflow[tok]
 }
 
 // timer is one KindTimeout op in the heap.

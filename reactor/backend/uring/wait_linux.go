@@ -63,7 +63,10 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		if wt != 0 {
 			b.lastBatch = uint32(n)
 		}
-		if n > 0 || wt == 0 || b.sawWake {
+		if n > 0 || wt == 0 || b.sawWake || timeout > 0 && !time.Now().Before(deadline) {
+			if b.r.Overflowed() != b.overflowSeen {
+				b.checkOverflow()
+			}
 			return n, nil
 		}
 		// Only internal completions arrived: keep waiting.
@@ -104,7 +107,7 @@ func (b *Backend) reap(out []backend.Completion) int {
 // be delivered (internal and swallowed CQEs are not).
 func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	tok := backend.Token(cqe.UserData)
-	if reserved(tok) {
+	if backend.Reserved(tok) {
 		switch tok {
 		case tokWake:
 			b.wakeArmed = false
@@ -144,7 +147,7 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		}
 	}
 	if c.Flags&backend.FlagMore == 0 {
-		b.inflight--
+		b.finished(tok)
 	}
 	return true
 }
@@ -176,7 +179,7 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 				return false
 			}
 			if !b.closing {
-				op.Sys.State = stTracked | stEmuZC
+				op.Sys.State = backend.StateInFlight | stTracked | stEmuZC
 				b.push(op)
 				return false
 			}
@@ -186,7 +189,7 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 				op.Sys.State |= stZCRetry
 				return false
 			}
-			op.Sys.State = stTracked | stEmuZC
+			op.Sys.State = backend.StateInFlight | stTracked | stEmuZC
 			b.push(op)
 			return false
 		case st&stEmuZC != 0 && c.Res >= 0 && !b.closing:
