@@ -94,7 +94,7 @@ func testInvalidOps(h *harness) {
 		bad = append(bad, backend.Op{Kind: k, Fd: fd, Buf: buf, Addr: addr, AddrLen: alen, Token: reserved})
 	}
 	bad = append(bad,
-		backend.Op{Kind: backend.KindConnect, Fd: fd},                           // no Addr
+		backend.Op{Kind: backend.KindConnect, Fd: fd},                          // no Addr
 		backend.Op{Kind: backend.KindSendMsg, Fd: fd, Buf: buf, AddrLen: alen}, // AddrLen, no Addr
 		backend.Op{Kind: backend.KindCancel, Target: reserved},                 // the backend's own request
 		backend.Op{Kind: backend.KindShutdown + 1, Fd: fd},                     // unknown kind
