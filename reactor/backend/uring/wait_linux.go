@@ -64,7 +64,7 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 			b.lastBatch = uint32(n)
 		}
 		if n > 0 || wt == 0 || b.sawWake || timeout > 0 && !time.Now().Before(deadline) {
-			if b.r.Overflowed() != b.overflowSeen {
+			if b.r.Overflowed()+b.overflowAdd != b.overflowSeen {
 				b.checkOverflow()
 			}
 			return n, nil
