@@ -1,16 +1,16 @@
 package epoll
 
 import (
+	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
 	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
+	"github.com/gyre-io/gyre/reactor/backend/internal/waker"
 )
 
 // Backend is the epoll implementation of backend.Backend. Create it with New
@@ -18,7 +18,7 @@ import (
 // is goroutine-safe.
 type Backend struct {
 	epfd int
-	evfd int
+	wk   *waker.Waker // Wake's eventfd, in the epoll set
 
 	cfg   backend.Config
 	start time.Time // timer clock origin (monotonic)
@@ -33,7 +33,7 @@ type Backend struct {
 	index  opindex.Index // waiting (parked or timer) ops by token, for KindCancel
 	timers []timer
 
-	pool *pool
+	pool *bufpool.Pool
 
 	// Fairness: read-side readiness is served from ready, one bounded pass
 	// (passBufs completions, passBytes bytes) per descriptor in turn, and only
@@ -60,11 +60,6 @@ type Backend struct {
 	closed      bool
 	stats       backend.Stats
 
-	// Wake side: wakeMu guards evfd against Close; woken coalesces Wakes.
-	wakeMu    sync.RWMutex
-	wakeOne   [8]byte
-	woken     atomic.Bool
-	wakeShut  atomic.Bool
 	wokeInner bool // this Wait saw the eventfd
 }
 
@@ -76,7 +71,7 @@ var _ backend.Backend = (*Backend)(nil)
 // Call it on the goroutine that will use the backend.
 func New(cfg backend.Config) (*Backend, error) {
 	cfg = cfg.WithDefaults()
-	p, err := newPool(cfg.BufferCount, cfg.BufferSize)
+	p, err := bufpool.New(cfg.BufferCount, cfg.BufferSize)
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +84,8 @@ func New(cfg backend.Config) (*Backend, error) {
 		cq:     make([]backend.Completion, 0, cfg.CQEntries),
 		iov:    make([]unix.Iovec, 0, 16),
 		epfd:   -1,
-		evfd:   -1,
 		budget: int(cfg.Entries),
 	}
-	b.wakeOne[0] = 1 // little-endian 1 for eventfd writes
 	fail := func(what string, err error) (*Backend, error) {
 		b.release()
 		return nil, fmt.Errorf("epoll: %s: %w", what, err)
@@ -100,11 +93,11 @@ func New(cfg backend.Config) (*Backend, error) {
 	if b.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return fail("epoll_create1", err)
 	}
-	if b.evfd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		return fail("eventfd", err)
+	if b.wk, err = waker.New(); err != nil {
+		return fail("waker", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(b.evfd), Pad: -1}
-	if err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, b.evfd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(b.wk.Fd()), Pad: -1}
+	if err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, b.wk.Fd(), &ev); err != nil {
 		return fail("register eventfd", err)
 	}
 	return b, nil
@@ -116,15 +109,11 @@ func (b *Backend) release() {
 		_ = unix.Close(b.epfd)
 		b.epfd = -1
 	}
-	b.wakeMu.Lock()
-	b.wakeShut.Store(true)
-	if b.evfd >= 0 {
-		_ = unix.Close(b.evfd)
-		b.evfd = -1
+	if b.wk != nil {
+		b.wk.Close()
 	}
-	b.wakeMu.Unlock()
 	if b.pool != nil {
-		_ = b.pool.close()
+		_ = b.pool.Close()
 	}
 }
 
@@ -325,14 +314,14 @@ func (b *Backend) flush() {
 
 // event handles one epoll event.
 func (b *Backend) event(ev *unix.EpollEvent) {
-	if ev.Pad == -1 && int(ev.Fd) == b.evfd {
+	if ev.Pad == -1 && int(ev.Fd) == b.wk.Fd() {
 		for {
-			_, e := sysRW(false, int32(b.evfd), b.evb[:])
+			_, e := sysRW(false, ev.Fd, b.evb[:])
 			if e != unix.EINTR {
 				break
 			}
 		}
-		b.woken.Store(false)
+		b.wk.Consumed()
 		b.wokeInner = true
 		return
 	}
@@ -405,7 +394,7 @@ func (b *Backend) post(op *backend.Op, res int32, flags backend.Flag) {
 func (b *Backend) postBuf(op *backend.Op, n int, flags backend.Flag, id uint16) {
 	b.cq = append(b.cq, backend.Completion{
 		Token: op.Token, Res: int32(n), Flags: flags | backend.FlagBuffer,
-		BufID: id, Buf: b.pool.buf(id)[:n],
+		BufID: id, Buf: b.pool.Buf(id)[:n],
 	})
 }
 
@@ -423,32 +412,14 @@ func (b *Backend) retire(op *backend.Op) {
 // Goroutine-safe; Wakes before the Wait that consumes them coalesce. After
 // Close it returns ErrClosed.
 func (b *Backend) Wake() error {
-	if b.wakeShut.Load() {
+	if b.wk == nil {
 		return backend.ErrClosed
 	}
-	if b.woken.Load() {
-		return nil
+	err := b.wk.Wake()
+	if err != nil && !errors.Is(err, backend.ErrClosed) {
+		err = fmt.Errorf("epoll: %w", err)
 	}
-	b.wakeMu.RLock()
-	defer b.wakeMu.RUnlock()
-	if b.wakeShut.Load() {
-		return backend.ErrClosed
-	}
-	if b.woken.Swap(true) {
-		return nil
-	}
-	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(b.evfd), uintptr(unsafe.Pointer(&b.wakeOne[0])), 8)
-		switch e {
-		case 0, unix.EAGAIN: // EAGAIN: the counter is saturated, a wake is pending anyway
-			return nil
-		case unix.EINTR:
-			continue
-		default:
-			b.woken.Store(false)
-			return fmt.Errorf("epoll: wake: %w", e)
-		}
-	}
+	return err
 }
 
 // ReleaseBuffer returns provided buffer id to the pool; its Buf views become
@@ -458,7 +429,7 @@ func (b *Backend) ReleaseBuffer(id uint16) {
 	if b.closed {
 		return
 	}
-	b.pool.put(id)
+	b.pool.Put(id)
 }
 
 // Close ends every op still in flight (their completions are discarded), then

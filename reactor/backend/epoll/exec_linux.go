@@ -304,7 +304,7 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 // the caller keeps the descriptor on the ready list).
 func (b *Backend) execRecvPool(op *backend.Op) bool {
 	for {
-		id, ok := b.pool.get()
+		id, ok := b.pool.Get()
 		if !ok {
 			// Empty pool: fail only if there is data (or an end or error) to
 			// report; otherwise wait for it. The data stays in the socket.
@@ -320,10 +320,10 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			return false
 		}
 		n, e := retry(func() (int, unix.Errno) {
-			return sysRecv(op.Fd, b.pool.buf(id), unix.MSG_DONTWAIT)
+			return sysRecv(op.Fd, b.pool.Buf(id), unix.MSG_DONTWAIT)
 		})
 		if e != 0 || n == 0 {
-			b.pool.put(id)
+			b.pool.Put(id)
 			if e == unix.EAGAIN {
 				return true
 			}
@@ -375,7 +375,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	p := op.Buf
 	id, pooled := uint16(0), false
 	if op.BufferSelect {
-		if id, pooled = b.pool.get(); !pooled {
+		if id, pooled = b.pool.Get(); !pooled {
 			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			if e == unix.EAGAIN {
 				return true
@@ -386,7 +386,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 			b.post(op, -int32(e), 0)
 			return false
 		}
-		p = b.pool.buf(id)
+		p = b.pool.Buf(id)
 	}
 	saved := op.Bufs
 	op.Bufs = nil
@@ -404,7 +404,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	b.msg = unix.Msghdr{}
 	if e != 0 {
 		if pooled {
-			b.pool.put(id)
+			b.pool.Put(id)
 		}
 		return b.result(op, 0, e)
 	}

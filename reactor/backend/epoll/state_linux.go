@@ -1,11 +1,6 @@
 package epoll
 
 import (
-	"fmt"
-	"math/bits"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/gyre-io/gyre/reactor/backend"
 )
 
@@ -191,66 +186,4 @@ func (b *Backend) timerRemove(i int) {
 		b.timers[j], b.timers[p] = b.timers[p], b.timers[j]
 		j = p
 	}
-}
-
-// pool is the provided-buffer pool: count buffers of size bytes in one mmap'd
-// region, handed out from a free stack.
-type pool struct {
-	mem   []byte
-	size  int
-	free  []uint16
-	inUse []bool
-}
-
-func newPool(count, size int) (*pool, error) {
-	if count <= 0 || count > 1<<15 || bits.OnesCount(uint(count)) != 1 {
-		return nil, fmt.Errorf("%w: BufferCount %d must be a power of two up to 32768", backend.ErrUnsupported, count)
-	}
-	if size <= 0 || size > 1<<30/count {
-		return nil, fmt.Errorf("%w: BufferSize %d out of range", backend.ErrUnsupported, size)
-	}
-	mem, err := unix.Mmap(-1, 0, count*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return nil, fmt.Errorf("epoll: mmap buffer pool: %w", err)
-	}
-	p := &pool{mem: mem, size: size, free: make([]uint16, count), inUse: make([]bool, count)}
-	for i := range p.free { // LIFO stack; lowest ids first
-		p.free[i] = uint16(count - 1 - i)
-	}
-	return p, nil
-}
-
-// get takes a free buffer; ok is false when the pool is empty.
-func (p *pool) get() (id uint16, ok bool) {
-	n := len(p.free)
-	if n == 0 {
-		return 0, false
-	}
-	id = p.free[n-1]
-	p.free = p.free[:n-1]
-	p.inUse[id] = true
-	return id, true
-}
-
-// put returns a buffer; a buffer not in use is ignored (double release).
-func (p *pool) put(id uint16) {
-	if int(id) >= len(p.inUse) || !p.inUse[id] {
-		return
-	}
-	p.inUse[id] = false
-	p.free = append(p.free, id)
-}
-
-func (p *pool) buf(id uint16) []byte {
-	off := int(id) * p.size
-	return p.mem[off : off+p.size : off+p.size]
-}
-
-func (p *pool) close() error {
-	if p.mem == nil {
-		return nil
-	}
-	err := unix.Munmap(p.mem)
-	p.mem = nil
-	return err
 }

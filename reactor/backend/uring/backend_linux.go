@@ -1,7 +1,6 @@
 package uring
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
 	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
+	"github.com/gyre-io/gyre/reactor/backend/internal/waker"
 	ring "github.com/gyre-io/gyre/uring"
 )
 
@@ -57,7 +58,7 @@ type Backend struct {
 
 	br   *ring.BufRing // provided buffers, or nil: pool is used
 	held []bool        // buffer-ring IDs handed out and not yet released
-	pool *pool
+	pool *bufpool.Pool
 
 	// Ops that did not get an SQE (the kernel refused more): FIFO via Sys.Next.
 	pendHead, pendTail *backend.Op
@@ -80,22 +81,18 @@ type Backend struct {
 	overflowAdd  uint32 // added to the ring's count (test hook: overflows cannot be forced)
 	stats        backend.Stats
 
-	efd       int
+	wk        *waker.Waker
 	wakeBuf   *[8]byte // the armed read's target (own allocation: see abandoned)
-	wakeOne   [8]byte  // what Wake writes (read-only after New)
 	wakeArmed bool     // the eventfd read is in the kernel
 	wakeQueue bool     // the eventfd read must be armed at the next flush
-	woken     atomic.Bool
-	wakeMu    sync.Mutex // guards efd against Close for Wake
-	sawWake   bool       // the current Wait reaped the wake-up
+	sawWake   bool     // the current Wait reaped the wake-up
 
 	// Batching of wake-ups (see Wait): the size of the last batch, and the
 	// window granted to collect one.
 	lastBatch uint32
 	batchWait time.Duration
 
-	closeLimit time.Duration                       // how long Close waits for final completions
-	wakeWrite  func(fd int, p []byte) (int, error) // unix.Write; a test hook
+	closeLimit time.Duration // how long Close waits for final completions
 
 	closing   bool // Close is draining: no re-arms
 	cancelOut bool // Close's cancel-all request has not completed
@@ -132,13 +129,10 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		synth:      make([]backend.Completion, 0, 64),
 		cqes:       make([]ring.CQE, 128),
 		iovArena:   make([]unix.Iovec, iovArenaLen),
-		efd:        -1,
 		wakeBuf:    new([8]byte),
 		closeLimit: closeLimit,
-		wakeWrite:  unix.Write,
 		log:        cfg.Logger,
 	}
-	binary.LittleEndian.PutUint64(b.wakeOne[:], 1)
 	if f.BufRing && !o.noBufRing {
 		if b.br, err = r.NewBufRing(0, cfg.BufferCount, cfg.BufferSize); err != nil {
 			b.br = nil // fall back to the pool
@@ -147,7 +141,7 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		}
 	}
 	if b.br == nil {
-		if b.pool, err = newPool(cfg.BufferCount, cfg.BufferSize); err != nil {
+		if b.pool, err = bufpool.New(cfg.BufferCount, cfg.BufferSize); err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 		}
@@ -164,9 +158,9 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		SendZC:          b.sendZC,
 		Setup:           f.Setup,
 	}
-	if b.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+	if b.wk, err = waker.New(); err != nil {
 		b.release()
-		return nil, fmt.Errorf("gyre/backend/uring: eventfd: %w", err)
+		return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 	}
 	b.armWake()
 	return b, nil
@@ -231,27 +225,11 @@ func (b *Backend) Wake() error {
 	if b.closedA.Load() {
 		return backend.ErrClosed
 	}
-	if !b.woken.CompareAndSwap(false, true) {
-		return nil // a wake-up is already on its way
+	err := b.wk.Wake()
+	if err != nil && !errors.Is(err, backend.ErrClosed) {
+		err = fmt.Errorf("gyre/backend/uring: %w", err)
 	}
-	b.wakeMu.Lock()
-	defer b.wakeMu.Unlock()
-	if b.efd < 0 {
-		return backend.ErrClosed
-	}
-	for {
-		_, err := b.wakeWrite(b.efd, b.wakeOne[:])
-		switch err {
-		case nil, unix.EAGAIN: // EAGAIN: the counter is saturated, a wake-up is pending
-			return nil
-		case unix.EINTR:
-			continue
-		}
-		// Nothing was written: no wake-up is on its way, so the next Wake
-		// must try again instead of taking this one as pending.
-		b.woken.Store(false)
-		return fmt.Errorf("gyre/backend/uring: wake: %w", err)
-	}
+	return err
 }
 
 // armWake queues the eventfd read (internal token).
@@ -265,7 +243,7 @@ func (b *Backend) armWake() {
 		return
 	}
 	b.wakeQueue = false
-	s.PrepRead(int32(b.efd), b.wakeBuf[:], ring.OffsetCurrent)
+	s.PrepRead(int32(b.wk.Fd()), b.wakeBuf[:], ring.OffsetCurrent)
 	s.UserData = uint64(tokWake)
 	b.wakeArmed = true
 }
@@ -284,7 +262,7 @@ func (b *Backend) ReleaseBuffer(id uint16) {
 		}
 		return
 	}
-	b.pool.put(id)
+	b.pool.Put(id)
 }
 
 // Close cancels every op in flight, waits (up to closeLimit) for their final
@@ -384,15 +362,12 @@ func (b *Backend) release() {
 	if b.br != nil {
 		_ = b.br.Close()
 	}
-	b.wakeMu.Lock()
-	if b.efd >= 0 {
-		_ = unix.Close(b.efd)
-		b.efd = -1
+	if b.wk != nil {
+		b.wk.Close()
 	}
-	b.wakeMu.Unlock()
 	_ = b.r.Close()
 	if b.pool != nil {
-		b.pool.close()
+		_ = b.pool.Close()
 	}
 	clear(b.track)
 	b.live.Each(func(op *backend.Op) { op.Sys.State = 0 })

@@ -4,8 +4,6 @@ import (
 	"time"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gyre-io/gyre/reactor/backend"
 	ring "github.com/gyre-io/gyre/uring"
 )
@@ -37,17 +35,10 @@ func InjectOverflow(b *Backend, n uint32) { b.overflowAdd += n }
 func SetCloseLimit(b *Backend, d time.Duration) { b.closeLimit = d }
 
 // SetWakeWrite replaces the eventfd write of Wake (nil: the real one).
-func SetWakeWrite(b *Backend, f func(fd int, p []byte) (int, error)) {
-	if f == nil {
-		f = unix.Write
-	}
-	b.wakeMu.Lock()
-	b.wakeWrite = f
-	b.wakeMu.Unlock()
-}
+func SetWakeWrite(b *Backend, f func(fd int, p []byte) (int, error)) { b.wk.SetWrite(f) }
 
 // WakePending reports whether Wake believes a wake-up is on its way.
-func WakePending(b *Backend) bool { return b.woken.Load() }
+func WakePending(b *Backend) bool { return b.wk.Pending() }
 
 // BufRingAddr is the address of the first provided buffer, or 0 without a
 // buffer ring.

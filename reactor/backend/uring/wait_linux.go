@@ -111,7 +111,7 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		switch tok {
 		case tokWake:
 			b.wakeArmed = false
-			b.woken.Store(false)
+			b.wk.Consumed()
 			b.sawWake = true
 			b.armWake()
 		case tokCancelAll:
@@ -223,12 +223,12 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 		}
 		return true
 	}
-	id, ok := b.pool.get()
+	id, ok := b.pool.Get()
 	if !ok {
 		c.Res = -int32(unix.ENOBUFS)
 		return true
 	}
-	buf := b.pool.buf(id)
+	buf := b.pool.Buf(id)
 	var n uintptr
 	var errno unix.Errno
 	for {
@@ -252,17 +252,17 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 	}
 	switch {
 	case errno == unix.EAGAIN && op.Sys.State&stCancel != 0:
-		b.pool.put(id) // a cancel may have missed the poll: end here
+		b.pool.Put(id) // a cancel may have missed the poll: end here
 		c.Res = -int32(unix.ECANCELED)
 	case errno == unix.EAGAIN:
-		b.pool.put(id)
+		b.pool.Put(id)
 		b.push(op) // the poll again
 		return false
 	case errno != 0:
-		b.pool.put(id)
+		b.pool.Put(id)
 		c.Res = -int32(errno)
 	case n == 0: // end of stream, or an empty datagram
-		b.pool.put(id)
+		b.pool.Put(id)
 		c.Res = 0
 	default:
 		c.Res = int32(n)
