@@ -147,6 +147,22 @@ func (b *BufRing) Close() error {
 	return err
 }
 
+// Abandon forgets the ring without unmapping its memory: for a caller that
+// cannot prove every request using the group has completed (a close that
+// timed out), since the kernel may still write received bytes into the
+// buffers. The memory stays mapped for the life of the process. The group is
+// not unregistered (it goes with the Ring). Afterwards the BufRing is closed.
+// Idempotent; returns the number of bytes left mapped.
+func (b *BufRing) Abandon() uintptr {
+	if !b.open && b.mem == nil {
+		return 0
+	}
+	b.open = false
+	n := b.memSize + b.bufSize
+	b.slots, b.mem, b.bufs = nil, nil, nil
+	return n
+}
+
 func (b *BufRing) unmap() {
 	b.slots = nil
 	if b.bufs != nil {

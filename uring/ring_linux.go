@@ -93,6 +93,7 @@ type Ring struct {
 
 	features Features
 	eintr    uint64 // io_uring_enter calls interrupted (retried); for tests
+	stats    Stats
 
 	// Wait arguments live here so the kernel reads heap memory that stays put.
 	arg geteventsArg
@@ -251,6 +252,7 @@ func (r *Ring) Close() error {
 	if r.closed {
 		return nil
 	}
+	r.stats.Overflow = r.Overflowed()
 	r.closed = true
 	r.unmap()
 	return unix.Close(r.fd)
@@ -337,9 +339,12 @@ func (r *Ring) Submit() (int, error) { return r.SubmitAndWait(0, 0) }
 // SubmitAndWait submits queued SQEs and waits until at least waitNr completions
 // are ready or timeout passes (timeout < 0: no limit; waitNr 0 or timeout 0: no
 // waiting). It retries EINTR with the remaining time; an expired timeout is not
-// an error. If the kernel reports EBUSY/EAGAIN (completion queue overflowed or
-// out of resources) while completions are ready, it returns without error so
-// the caller reaps them and submits again. Returns the number of SQEs taken.
+// an error. It returns before the timeout with nothing ready only when the
+// kernel had nothing to post but woke the caller (a signal it retried would
+// not do that: only a completion, a timeout or the timeout's end does). If the
+// kernel reports EBUSY/EAGAIN (completion queue overflowed or out of
+// resources) while completions are ready, it returns without error so the
+// caller reaps them and submits again. Returns the number of SQEs taken.
 func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) {
 	return r.SubmitAndWaitMin(waitNr, 0, timeout)
 }
@@ -348,12 +353,25 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 // wait time (SubmitAndWaitMin).
 const FeatMinTimeout = 1 << 15
 
+// noLimit is the timeout handed to the kernel for "no limit" when a min-wait
+// needs an overall timeout beside it (about 73 years: far from any clock's
+// overflow once the kernel adds the current time).
+const noLimit = time.Duration(1 << 61)
+
 // SubmitAndWaitMin is SubmitAndWait with a batching window: it waits for
 // waitNr completions, but once minWait has passed it returns as soon as at
-// least one is ready (the overall limit is still timeout). This lets a busy
-// loop take several completions per wake-up while an idle one answers at once
-// (waitNr 1). Without FeatMinTimeout, minWait is ignored and waitNr is reduced
-// to 1, so a caller never waits longer than with SubmitAndWait(1, timeout).
+// least one is ready (the overall limit is still timeout; timeout < 0: none).
+// A min-wait that ends with nothing ready does not end the wait: it goes on
+// for the first completion (or the timeout). This lets a busy loop take
+// several completions per wake-up while an idle one sleeps until something
+// happens. Without FeatMinTimeout, or with waitNr ≤ 1, minWait is ignored and
+// waitNr is reduced to 1, so a caller never waits longer than with
+// SubmitAndWait(1, timeout).
+//
+// The kernel (io_uring/wait.c, 6.12+) ends a min-wait that has no overall
+// timeout with -ETIME; this method gives the kernel a far-off timeout in that
+// case, and if -ETIME still arrives before the caller's limit with nothing
+// ready, it waits again for a single completion without a min-wait.
 func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (int, error) {
 	if r.closed {
 		return 0, ErrClosed
@@ -361,7 +379,7 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 	if timeout == 0 {
 		waitNr = 0
 	}
-	if minWait > 0 && r.features.KernelFeatures&FeatMinTimeout == 0 {
+	if minWait > 0 && (r.features.KernelFeatures&FeatMinTimeout == 0 || waitNr <= 1) {
 		minWait = 0
 		waitNr = min(waitNr, 1)
 	}
@@ -386,30 +404,38 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 		var argp, argsz uintptr
 		if wait > 0 && (timeout > 0 || minWait > 0) {
 			r.arg = geteventsArg{}
+			left := noLimit
 			if timeout > 0 {
-				left := time.Until(deadline)
-				if left <= 0 {
-					left = 0
-				}
-				r.ts = unix.NsecToTimespec(int64(left))
-				r.arg.Ts = ptr(&r.ts)
+				left = max(time.Until(deadline), 0)
 			}
+			r.ts = unix.NsecToTimespec(int64(left))
+			r.arg.Ts = ptr(&r.ts)
 			if minWait > 0 {
 				r.arg.MinWaitUsec = uint32(max(minWait/time.Microsecond, 1))
 			}
 			flags |= enterExtArg
 			argp, argsz = uintptr(unsafe.Pointer(&r.arg)), sizeofGeteventsArg
 		}
+		if wait > 0 {
+			r.stats.Waits++
+		} else {
+			r.stats.Polls++
+		}
 		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, argp, argsz)
-		if errno == 0 {
-			submitted += int(n)
+		if errno == 0 || errno == unix.ETIME {
+			if errno == 0 {
+				submitted += int(n)
+			}
 			if wait == 0 || r.CQReady() > 0 {
 				return submitted, nil
 			}
-			// Woken with nothing to reap (e.g. task work ran): wait again.
+			// Nothing to reap: the min-wait ran out (ETIME), or the wait
+			// ended for completions the kernel kept (task work). Unless the
+			// caller's time is up, wait on for the first completion.
 			if timeout > 0 && !time.Now().Before(deadline) {
 				return submitted, nil
 			}
+			minWait, waitNr = 0, 1
 			continue
 		}
 		switch errno {
@@ -419,8 +445,6 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 				return submitted, nil
 			}
 			continue
-		case unix.ETIME:
-			return submitted, nil
 		case unix.EBUSY, unix.EAGAIN:
 			if r.CQReady() > 0 {
 				return submitted, nil
@@ -432,6 +456,30 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 			return submitted, fmt.Errorf("uring: io_uring_enter: %w", errno)
 		}
 	}
+}
+
+// Stats counts a ring's kernel entries since New.
+type Stats struct {
+	// Waits is the number of io_uring_enter calls that asked to wait for
+	// completions (GETEVENTS with a wait count): each may put the thread to
+	// sleep once.
+	Waits uint64
+	// Polls is the number of io_uring_enter calls that only submitted or
+	// flushed completions, without waiting.
+	Polls uint64
+	// Overflow is the kernel's count of completions dropped because the
+	// completion queue was full (see Overflowed).
+	Overflow uint32
+}
+
+// Stats returns the ring's counters. Same goroutine as the ring's other
+// methods.
+func (r *Ring) Stats() Stats {
+	s := r.stats
+	if !r.closed {
+		s.Overflow = r.Overflowed()
+	}
+	return s
 }
 
 // CQReady is the number of completions ready to reap in the CQ ring. With

@@ -318,24 +318,32 @@ func TestEINTRDuringWait(t *testing.T) {
 		r := k.open(t, 4, 0)
 		tid := unix.Gettid()
 		pid := unix.Getpid()
+		// A child first (its SIGCHLD handling set up), before the clock
+		// starts: under load exec can take longer than the wait.
+		require.NoError(t, exec.Command("true").Run())
 		ts := &unix.Timespec{Nsec: int64(300 * time.Millisecond)}
 		require.NoError(t, r.Timeout(1, ts, 0))
 		require.NoError(t, r.Submit())
 		done := make(chan error, 1)
+		stop := make(chan struct{})
 		go func() {
-			err := exec.Command("true").Run()
-			for i := 0; i < 5; i++ {
-				time.Sleep(20 * time.Millisecond)
-				_ = unix.Tgkill(pid, tid, unix.SIGCHLD)
+			// Signal the waiting thread until the wait is over.
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				case <-time.After(20 * time.Millisecond):
+					_ = unix.Tgkill(pid, tid, unix.SIGCHLD)
+				}
 			}
-			done <- err
 		}()
+		defer func() { close(stop); <-done }()
 		start := time.Now()
 		require.NoError(t, r.Wait(1, -1))
 		var c [1]uring.CQE
 		require.Equal(t, 1, r.Reap(c[:]), "wait returned after %v without a completion", time.Since(start))
 		require.Equal(t, -int32(unix.ETIME), c[0].Res)
-		require.NoError(t, <-done)
 		if o, ok := r.(*ourRing); ok {
 			// SIGCHLD aimed at the waiting thread interrupts io_uring_enter.
 			require.Greater(t, uring.EINTRCount(o.r), uint64(0), "no EINTR was seen; the test proved nothing")

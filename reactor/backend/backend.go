@@ -23,11 +23,17 @@
 //   - Submit never blocks and never runs completions. It queues; the kernel sees the
 //     queue at the next Wait at the latest. It fails only for a malformed op, an
 //     unsupported Kind, or a closed backend: such an op produces no completion.
+//     Every backend judges ops with the one function Validate, so a malformed op
+//     gets the same error (ErrInvalidOp) on every backend.
 //   - Wait flushes queued submissions, then blocks until at least one completion is
 //     ready, the timeout passes (timeout < 0 waits forever, 0 only polls) or Wake is
 //     called. It copies completions into out and returns how many; completions left
 //     over are returned by the next Wait. Wait retries EINTR itself and never
 //     returns it. A Wait woken by Wake may return zero completions.
+//   - An idle backend sleeps. While nothing completes, no timeout is due and no
+//     Wake comes, a Wait blocks in one kernel wait (Stats.Waits grows by one or
+//     two), however many ops are parked; it never polls in a loop. A batching
+//     window (Config.BatchWait) shortens a wait only when completions are ready.
 //   - Exactly one final completion per op. Multishot ops (Op.Multishot) deliver
 //     completions with FlagMore until a final one without it. A backend whose kernel
 //     lacks a multishot form emulates it by re-arming internally: the caller never
@@ -47,12 +53,22 @@
 //   - Errors in completions are negative errnos in Res, never Go errors; Err turns
 //     them into syscall.Errno values.
 //   - Close cancels whatever is still in flight, waits for the final completions
-//     (discarding them), then releases the kernel objects. After Close every method
-//     returns ErrClosed.
+//     (discarding them), then releases the kernel objects. Memory the kernel may
+//     still write (io_uring's provided-buffer ring and buffers, the ring itself)
+//     is never unmapped while an op may be in flight: if the final completions do
+//     not all arrive within Close's bound, that memory is left mapped for the
+//     life of the process, counted in Stats.CloseLeaks and logged, rather than
+//     freed under the kernel. After Close every method returns ErrClosed (Stats
+//     still answers).
+//   - Lost completions are reported. A completion the kernel had to drop (an
+//     io_uring completion queue overflow without IORING_FEAT_NODROP) would
+//     leave its op without a final completion forever; backends count such
+//     drops in Stats.CQOverflow and log them.
 package backend
 
 import (
 	"errors"
+	"log/slog"
 	"syscall"
 	"time"
 
@@ -63,8 +79,21 @@ import (
 var ErrClosed = errors.New("gyre/backend: backend closed")
 
 // ErrUnsupported is returned by Submit for an op kind or flag combination the
-// backend cannot perform, even emulated.
+// backend cannot perform, even emulated. Every ErrInvalidOp also matches it.
 var ErrUnsupported = errors.New("gyre/backend: operation not supported")
+
+// ErrInvalidOp is returned (wrapped, with a description) by Validate and so by
+// every backend's Submit for a malformed op: nil, an unknown Kind, Multishot or
+// BufferSelect on a kind that has none, a multishot recv without
+// BufferSelect, a connect without Addr, a sendmsg with AddrLen but no Addr, a
+// token reserved for backends, or an op submitted again before its final
+// completion. errors.Is(err, ErrUnsupported) also holds for it.
+var ErrInvalidOp error = invalidOp{}
+
+type invalidOp struct{}
+
+func (invalidOp) Error() string        { return "gyre/backend: invalid operation" }
+func (invalidOp) Is(target error) bool { return target == ErrUnsupported }
 
 // Token names one in-flight operation: a slot number in the loop's op table and
 // that slot's generation. A completion whose generation no longer matches the slot
@@ -90,7 +119,13 @@ const (
 	// KindAccept accepts on listening socket Fd (SOCK_NONBLOCK|SOCK_CLOEXEC are
 	// always set on the new socket). Multishot allowed. Res = new descriptor.
 	KindAccept
-	// KindConnect connects Fd to Addr[:AddrLen]. Res = 0.
+	// KindConnect connects non-blocking socket Fd to Addr[:AddrLen]. Res = 0
+	// once connected. A connect the kernel refuses at once fails at once with
+	// its errno; in particular an AF_UNIX stream connect to a listener whose
+	// backlog is full completes at once with -EAGAIN (connect(2): the
+	// non-blocking answer), on every backend: the op is never parked waiting
+	// for the backlog to drain. A TCP connect in progress completes when the
+	// handshake ends (0 or -ECONNREFUSED, -ETIMEDOUT, …).
 	KindConnect
 	// KindRecv receives from stream socket Fd into Buf, or into a provided buffer
 	// when BufferSelect is set. Multishot requires BufferSelect. Res = bytes, 0 at
@@ -229,6 +264,28 @@ type Features struct {
 	Setup string
 }
 
+// Stats counts a backend's work since New. The counters only grow.
+type Stats struct {
+	// Waits is the number of kernel calls that could put the loop's thread to
+	// sleep (io_uring_enter waiting for completions, epoll_wait with a
+	// non-zero timeout). An idle Wait adds one (two at most).
+	Waits uint64
+	// Polls is the number of kernel calls that only submitted or looked
+	// without sleeping (io_uring_enter without a wait, epoll_wait with a zero
+	// timeout).
+	Polls uint64
+	// CQOverflow is the number of completions the kernel dropped because the
+	// completion queue was full (io_uring without IORING_FEAT_NODROP, or out
+	// of memory). Each is an op that will never see its final completion; any
+	// non-zero value is a bug to report (size Config.CQEntries for the
+	// completions in flight). Always 0 for epoll.
+	CQOverflow uint64
+	// CloseLeaks is the number of kernel-shared memory regions Close left
+	// mapped because ops were still in flight when its bound ran out (see the
+	// contract). Always 0 for epoll.
+	CloseLeaks uint64
+}
+
 // Config sizes a backend. The zero value picks sensible defaults.
 type Config struct {
 	// Entries is the submission queue size (io_uring) or the epoll event batch;
@@ -246,6 +303,10 @@ type Config struct {
 	// completion waits for one, so an idle or ping-pong connection gets no
 	// added latency. Default 50µs; negative turns it off. Epoll ignores it.
 	BatchWait time.Duration
+	// Logger receives the backend's rare reports (a completion queue
+	// overflow, memory left mapped by a Close that timed out); nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // WithDefaults fills in zero fields.
@@ -265,6 +326,9 @@ func (c Config) WithDefaults() Config {
 	if c.BatchWait == 0 {
 		c.BatchWait = 50 * time.Microsecond
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
@@ -274,6 +338,9 @@ type Backend interface {
 	Name() string
 	// Features reports native capabilities.
 	Features() Features
+	// Stats returns the backend's counters. Loop goroutine only; also after
+	// Close.
+	Stats() Stats
 	// Submit queues op. Loop goroutine only; never blocks.
 	Submit(op *Op) error
 	// Wait flushes submissions and waits for completions (see the contract).

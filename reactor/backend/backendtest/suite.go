@@ -58,6 +58,8 @@ func scenarios() []scenario {
 	all = append(all, netScenarios()...)
 	all = append(all, miscScenarios()...)
 	all = append(all, fairnessScenarios()...)
+	all = append(all, idleScenarios()...)
+	all = append(all, agreeScenarios()...)
 	return all
 }
 

@@ -1,15 +1,16 @@
 package epoll
 
 import (
+	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
+	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
+	"github.com/gyre-io/gyre/reactor/backend/internal/waker"
 )
 
 // Backend is the epoll implementation of backend.Backend. Create it with New
@@ -17,7 +18,7 @@ import (
 // is goroutine-safe.
 type Backend struct {
 	epfd int
-	evfd int
+	wk   *waker.Waker // Wake's eventfd, in the epoll set
 
 	cfg   backend.Config
 	start time.Time // timer clock origin (monotonic)
@@ -29,11 +30,10 @@ type Backend struct {
 	cq     []backend.Completion // ready completions; cq[cqHead:] not yet returned
 	cqHead int
 
-	slots    []*backend.Op // token index of waiting ops, by slot
-	overflow map[backend.Token]*backend.Op
-	timers   []timer
+	index  opindex.Index // waiting (parked or timer) ops by token, for KindCancel
+	timers []timer
 
-	pool *pool
+	pool *bufpool.Pool
 
 	// Fairness: read-side readiness is served from ready, one bounded pass
 	// (passBufs completions, passBytes bytes) per descriptor in turn, and only
@@ -55,14 +55,11 @@ type Backend struct {
 	ev   unix.EpollEvent
 	evb  [8]byte
 
-	noPwait2 bool
-	closed   bool
+	noPwait2    bool
+	skippedLook bool // the last Wait returned without calling epoll_wait
+	closed      bool
+	stats       backend.Stats
 
-	// Wake side: wakeMu guards evfd against Close; woken coalesces Wakes.
-	wakeMu    sync.RWMutex
-	wakeOne   [8]byte
-	woken     atomic.Bool
-	wakeShut  atomic.Bool
 	wokeInner bool // this Wait saw the eventfd
 }
 
@@ -74,7 +71,7 @@ var _ backend.Backend = (*Backend)(nil)
 // Call it on the goroutine that will use the backend.
 func New(cfg backend.Config) (*Backend, error) {
 	cfg = cfg.WithDefaults()
-	p, err := newPool(cfg.BufferCount, cfg.BufferSize)
+	p, err := bufpool.New(cfg.BufferCount, cfg.BufferSize)
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +84,8 @@ func New(cfg backend.Config) (*Backend, error) {
 		cq:     make([]backend.Completion, 0, cfg.CQEntries),
 		iov:    make([]unix.Iovec, 0, 16),
 		epfd:   -1,
-		evfd:   -1,
 		budget: int(cfg.Entries),
 	}
-	b.wakeOne[0] = 1 // little-endian 1 for eventfd writes
 	fail := func(what string, err error) (*Backend, error) {
 		b.release()
 		return nil, fmt.Errorf("epoll: %s: %w", what, err)
@@ -98,11 +93,11 @@ func New(cfg backend.Config) (*Backend, error) {
 	if b.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return fail("epoll_create1", err)
 	}
-	if b.evfd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		return fail("eventfd", err)
+	if b.wk, err = waker.New(); err != nil {
+		return fail("waker", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(b.evfd), Pad: -1}
-	if err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, b.evfd, &ev); err != nil {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(b.wk.Fd()), Pad: -1}
+	if err = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_ADD, b.wk.Fd(), &ev); err != nil {
 		return fail("register eventfd", err)
 	}
 	return b, nil
@@ -114,20 +109,21 @@ func (b *Backend) release() {
 		_ = unix.Close(b.epfd)
 		b.epfd = -1
 	}
-	b.wakeMu.Lock()
-	b.wakeShut.Store(true)
-	if b.evfd >= 0 {
-		_ = unix.Close(b.evfd)
-		b.evfd = -1
+	if b.wk != nil {
+		b.wk.Close()
 	}
-	b.wakeMu.Unlock()
 	if b.pool != nil {
-		_ = b.pool.close()
+		_ = b.pool.Close()
 	}
 }
 
 // Name returns "epoll". Goroutine-safe.
 func (b *Backend) Name() string { return "epoll" }
+
+// Stats returns the backend's counters (CQOverflow and CloseLeaks are always
+// 0: epoll has no completion queue and no memory shared with the kernel).
+// Loop goroutine only; also after Close.
+func (b *Backend) Stats() backend.Stats { return b.stats }
 
 // Features reports native capabilities: none; multishot, provided buffers and
 // zero-copy sends are all emulated. Goroutine-safe.
@@ -141,32 +137,12 @@ func (b *Backend) Submit(op *backend.Op) error {
 	if b.closed {
 		return backend.ErrClosed
 	}
-	if err := validate(op); err != nil {
-		return err
+	if err := backend.Validate(op); err != nil {
+		return fmt.Errorf("epoll: submit: %w", err)
 	}
 	op.Sys.State = stInFlight
 	op.Sys.Next = nil
 	b.sq = append(b.sq, op)
-	return nil
-}
-
-func validate(op *backend.Op) error {
-	switch {
-	case op == nil:
-		return fmt.Errorf("%w: nil op", backend.ErrUnsupported)
-	case op.Kind > backend.KindShutdown:
-		return fmt.Errorf("%w: kind %d", backend.ErrUnsupported, op.Kind)
-	case op.Sys.State&stInFlight != 0:
-		return fmt.Errorf("%w: %v op submitted again while in flight", backend.ErrUnsupported, op.Kind)
-	case op.Multishot && op.Kind != backend.KindAccept && op.Kind != backend.KindRecv && op.Kind != backend.KindPoll:
-		return fmt.Errorf("%w: multishot %v", backend.ErrUnsupported, op.Kind)
-	case op.Multishot && op.Kind == backend.KindRecv && !op.BufferSelect:
-		return fmt.Errorf("%w: multishot recv needs BufferSelect", backend.ErrUnsupported)
-	case op.BufferSelect && op.Kind != backend.KindRecv && op.Kind != backend.KindRecvMsg:
-		return fmt.Errorf("%w: BufferSelect on %v", backend.ErrUnsupported, op.Kind)
-	case op.Kind == backend.KindConnect && op.Addr == nil:
-		return fmt.Errorf("%w: connect without Addr", backend.ErrUnsupported)
-	}
 	return nil
 }
 
@@ -204,6 +180,15 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 			now = b.now()
 			b.fireTimers(now)
 		}
+		if b.queued() > 0 && b.ready.head == nil && !b.skippedLook {
+			// Completions are ready and no descriptor is known to be: return
+			// them without a zero-timeout epoll_wait that would most likely
+			// find nothing. The next Wait looks, so a stream of completions
+			// made synchronously at flush cannot starve readiness.
+			b.skippedLook = true
+			break
+		}
+		b.skippedLook = false
 		if b.queued() < b.budget {
 			block := timeout
 			switch {
@@ -329,14 +314,14 @@ func (b *Backend) flush() {
 
 // event handles one epoll event.
 func (b *Backend) event(ev *unix.EpollEvent) {
-	if ev.Pad == -1 && int(ev.Fd) == b.evfd {
+	if ev.Pad == -1 && int(ev.Fd) == b.wk.Fd() {
 		for {
-			_, e := sysRW(false, int32(b.evfd), b.evb[:])
+			_, e := sysRW(false, ev.Fd, b.evb[:])
 			if e != unix.EINTR {
 				break
 			}
 		}
-		b.woken.Store(false)
+		b.wk.Consumed()
 		b.wokeInner = true
 		return
 	}
@@ -409,7 +394,7 @@ func (b *Backend) post(op *backend.Op, res int32, flags backend.Flag) {
 func (b *Backend) postBuf(op *backend.Op, n int, flags backend.Flag, id uint16) {
 	b.cq = append(b.cq, backend.Completion{
 		Token: op.Token, Res: int32(n), Flags: flags | backend.FlagBuffer,
-		BufID: id, Buf: b.pool.buf(id)[:n],
+		BufID: id, Buf: b.pool.Buf(id)[:n],
 	})
 }
 
@@ -417,7 +402,7 @@ func (b *Backend) postBuf(op *backend.Op, n int, flags backend.Flag, id uint16) 
 // longer on any list): it leaves the token index and its state is cleared.
 func (b *Backend) retire(op *backend.Op) {
 	if op.Sys.State&(stParked|stTimer) != 0 {
-		b.unindex(op)
+		b.index.Remove(op)
 	}
 	op.Sys.State = 0
 	op.Sys.Next = nil
@@ -427,32 +412,14 @@ func (b *Backend) retire(op *backend.Op) {
 // Goroutine-safe; Wakes before the Wait that consumes them coalesce. After
 // Close it returns ErrClosed.
 func (b *Backend) Wake() error {
-	if b.wakeShut.Load() {
+	if b.wk == nil {
 		return backend.ErrClosed
 	}
-	if b.woken.Load() {
-		return nil
+	err := b.wk.Wake()
+	if err != nil && !errors.Is(err, backend.ErrClosed) {
+		err = fmt.Errorf("epoll: %w", err)
 	}
-	b.wakeMu.RLock()
-	defer b.wakeMu.RUnlock()
-	if b.wakeShut.Load() {
-		return backend.ErrClosed
-	}
-	if b.woken.Swap(true) {
-		return nil
-	}
-	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(b.evfd), uintptr(unsafe.Pointer(&b.wakeOne[0])), 8)
-		switch e {
-		case 0, unix.EAGAIN: // EAGAIN: the counter is saturated, a wake is pending anyway
-			return nil
-		case unix.EINTR:
-			continue
-		default:
-			b.woken.Store(false)
-			return fmt.Errorf("epoll: wake: %w", e)
-		}
-	}
+	return err
 }
 
 // ReleaseBuffer returns provided buffer id to the pool; its Buf views become
@@ -462,7 +429,7 @@ func (b *Backend) ReleaseBuffer(id uint16) {
 	if b.closed {
 		return
 	}
-	b.pool.put(id)
+	b.pool.Put(id)
 }
 
 // Close ends every op still in flight (their completions are discarded), then
@@ -495,7 +462,8 @@ func (b *Backend) Close() error {
 	for _, t := range b.timers {
 		t.op.Sys.State, t.op.Sys.Next = 0, nil
 	}
-	b.timers, b.slots, b.overflow, b.cq, b.cqHead = nil, nil, nil, nil, 0
+	b.timers, b.cq, b.cqHead = nil, nil, 0
+	b.index = opindex.Index{}
 	b.ready = readyList{}
 	b.release()
 	return nil

@@ -58,7 +58,7 @@ func (b *Backend) start1(op *backend.Op) {
 	if op.Kind == backend.KindTimeout && op.Timeout > 0 {
 		b.timerPush(timer{when: b.now() + int64(min(op.Timeout, maxTimeout)), op: op})
 		op.Sys.State |= stTimer
-		b.index(op)
+		b.index.Add(op)
 		return
 	}
 	d := dirOf(op.Kind)
@@ -137,7 +137,7 @@ func (b *Backend) park(op *backend.Op, d direction) {
 	}
 	op.Sys.State |= parkBit[d]
 	st.list(d).push(op)
-	b.index(op)
+	b.index.Add(op)
 }
 
 // exec performs op's system call (for multishot ops, until it would block) and
@@ -182,7 +182,7 @@ func (b *Backend) exec(op *backend.Op) (wait bool) {
 	case backend.KindTimeout:
 		b.post(op, -int32(unix.ETIME), 0) // start1 arms positive timeouts
 	case backend.KindCancel:
-		target := b.lookup(op.Target)
+		target := b.index.Lookup(op.Target)
 		if target == nil {
 			b.post(op, -int32(unix.ENOENT), 0)
 			return false
@@ -275,9 +275,11 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 		case unix.EINPROGRESS, unix.EINTR, unix.EALREADY:
 			op.Sys.State |= stConnecting
 			return true
-		case unix.EAGAIN: // AF_UNIX backlog full: try again when writable
-			return true
 		}
+		// EAGAIN included: an AF_UNIX listener's backlog is full (or TCP
+		// has no local port left). The contract makes that the final
+		// result at once, as io_uring does: no EPOLLOUT would announce
+		// room in the peer's backlog.
 		b.post(op, -int32(e), 0)
 		return false
 	}
@@ -302,7 +304,7 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 // the caller keeps the descriptor on the ready list).
 func (b *Backend) execRecvPool(op *backend.Op) bool {
 	for {
-		id, ok := b.pool.get()
+		id, ok := b.pool.Get()
 		if !ok {
 			// Empty pool: fail only if there is data (or an end or error) to
 			// report; otherwise wait for it. The data stays in the socket.
@@ -318,10 +320,10 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			return false
 		}
 		n, e := retry(func() (int, unix.Errno) {
-			return sysRecv(op.Fd, b.pool.buf(id), unix.MSG_DONTWAIT)
+			return sysRecv(op.Fd, b.pool.Buf(id), unix.MSG_DONTWAIT)
 		})
 		if e != 0 || n == 0 {
-			b.pool.put(id)
+			b.pool.Put(id)
 			if e == unix.EAGAIN {
 				return true
 			}
@@ -373,7 +375,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	p := op.Buf
 	id, pooled := uint16(0), false
 	if op.BufferSelect {
-		if id, pooled = b.pool.get(); !pooled {
+		if id, pooled = b.pool.Get(); !pooled {
 			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			if e == unix.EAGAIN {
 				return true
@@ -384,7 +386,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 			b.post(op, -int32(e), 0)
 			return false
 		}
-		p = b.pool.buf(id)
+		p = b.pool.Buf(id)
 	}
 	saved := op.Bufs
 	op.Bufs = nil
@@ -402,7 +404,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	b.msg = unix.Msghdr{}
 	if e != 0 {
 		if pooled {
-			b.pool.put(id)
+			b.pool.Put(id)
 		}
 		return b.result(op, 0, e)
 	}

@@ -1,24 +1,21 @@
 package epoll
 
 import (
-	"fmt"
-	"math/bits"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/gyre-io/gyre/reactor/backend"
 )
 
 // Op.Sys.State bits: where an in-flight op is and what it is doing.
 const (
-	stInFlight   uint32 = 1 << iota // submitted, final completion not yet posted
-	stParkRd                        // on its descriptor's read wait list
+	stParkRd     uint32 = 1 << iota // on its descriptor's read wait list
 	stParkWr                        // on its descriptor's write wait list
 	stParkPoll                      // on its descriptor's poll list
 	stTimer                         // in the timer heap
 	stConnecting                    // connect returned EINPROGRESS
 	stSync                          // descriptor cannot be polled: use blocking I/O
 	stParked     = stParkRd | stParkWr | stParkPoll
+	// stInFlight: submitted, final completion not yet posted (the shared bit
+	// backend.Validate checks).
+	stInFlight = backend.StateInFlight
 )
 
 // opList is a FIFO of parked ops linked through Op.Sys.Next.
@@ -135,58 +132,6 @@ func (b *Backend) lookupFd(fd int32) *fdState {
 	return b.fds[fd]
 }
 
-// maxSlotIndex bounds the slot-indexed part of the token index; tokens with
-// larger slots go to a map.
-const maxSlotIndex = 1 << 20
-
-// index records a waiting op so KindCancel can find it by token.
-func (b *Backend) index(op *backend.Op) {
-	s := op.Token.Slot()
-	if s < maxSlotIndex {
-		if int(s) >= len(b.slots) {
-			n := 2 * len(b.slots)
-			if n <= int(s) {
-				n = int(s) + 64
-			}
-			if n > maxSlotIndex {
-				n = maxSlotIndex
-			}
-			grown := make([]*backend.Op, n)
-			copy(grown, b.slots)
-			b.slots = grown
-		}
-		if b.slots[s] == nil {
-			b.slots[s] = op
-			return
-		}
-	}
-	if b.overflow == nil {
-		b.overflow = make(map[backend.Token]*backend.Op)
-	}
-	b.overflow[op.Token] = op
-}
-
-func (b *Backend) unindex(op *backend.Op) {
-	s := op.Token.Slot()
-	if int(s) < len(b.slots) && b.slots[s] == op {
-		b.slots[s] = nil
-		return
-	}
-	if b.overflow[op.Token] == op {
-		delete(b.overflow, op.Token)
-	}
-}
-
-func (b *Backend) lookup(tok backend.Token) *backend.Op {
-	s := tok.Slot()
-	if int(s) < len(b.slots) {
-		if op := b.slots[s]; op != nil && op.Token == tok {
-			return op
-		}
-	}
-	return b.overflow[tok]
-}
-
 // timer is one KindTimeout op in the heap.
 type timer struct {
 	when int64 // nanoseconds since b.start
@@ -241,66 +186,4 @@ func (b *Backend) timerRemove(i int) {
 		b.timers[j], b.timers[p] = b.timers[p], b.timers[j]
 		j = p
 	}
-}
-
-// pool is the provided-buffer pool: count buffers of size bytes in one mmap'd
-// region, handed out from a free stack.
-type pool struct {
-	mem   []byte
-	size  int
-	free  []uint16
-	inUse []bool
-}
-
-func newPool(count, size int) (*pool, error) {
-	if count <= 0 || count > 1<<15 || bits.OnesCount(uint(count)) != 1 {
-		return nil, fmt.Errorf("%w: BufferCount %d must be a power of two up to 32768", backend.ErrUnsupported, count)
-	}
-	if size <= 0 || size > 1<<30/count {
-		return nil, fmt.Errorf("%w: BufferSize %d out of range", backend.ErrUnsupported, size)
-	}
-	mem, err := unix.Mmap(-1, 0, count*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return nil, fmt.Errorf("epoll: mmap buffer pool: %w", err)
-	}
-	p := &pool{mem: mem, size: size, free: make([]uint16, count), inUse: make([]bool, count)}
-	for i := range p.free { // LIFO stack; lowest ids first
-		p.free[i] = uint16(count - 1 - i)
-	}
-	return p, nil
-}
-
-// get takes a free buffer; ok is false when the pool is empty.
-func (p *pool) get() (id uint16, ok bool) {
-	n := len(p.free)
-	if n == 0 {
-		return 0, false
-	}
-	id = p.free[n-1]
-	p.free = p.free[:n-1]
-	p.inUse[id] = true
-	return id, true
-}
-
-// put returns a buffer; a buffer not in use is ignored (double release).
-func (p *pool) put(id uint16) {
-	if int(id) >= len(p.inUse) || !p.inUse[id] {
-		return
-	}
-	p.inUse[id] = false
-	p.free = append(p.free, id)
-}
-
-func (p *pool) buf(id uint16) []byte {
-	off := int(id) * p.size
-	return p.mem[off : off+p.size : off+p.size]
-}
-
-func (p *pool) close() error {
-	if p.mem == nil {
-		return nil
-	}
-	err := unix.Munmap(p.mem)
-	p.mem = nil
-	return err
 }

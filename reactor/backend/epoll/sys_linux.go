@@ -82,6 +82,11 @@ func sysRW(write bool, fd int32, p []byte) (int, unix.Errno) {
 // to whole milliseconds so timers never fire early, when the kernel lacks it.
 func (b *Backend) sysEpollWait(timeout time.Duration) (int, unix.Errno) {
 	ev := unsafe.Pointer(&b.events[0])
+	if timeout != 0 {
+		b.stats.Waits++
+	} else {
+		b.stats.Polls++
+	}
 	if !b.noPwait2 {
 		var ts uintptr
 		if timeout >= 0 {

@@ -1,9 +1,9 @@
 package uring
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,20 +11,26 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
+	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
+	"github.com/gyre-io/gyre/reactor/backend/internal/waker"
 	ring "github.com/gyre-io/gyre/uring"
 )
 
-// Reserved tokens for the backend's own requests: generation 0 with a slot
-// of reservedSlot or above. The loop never makes them (its generations start
-// at 1).
-const reservedSlot = 0xfffffff0
-
+// Tokens of the backend's own requests (backend.Reserved: the loop never
+// makes them).
 var (
 	tokWake      = backend.MakeToken(0xffffffff, 0)
 	tokCancelAll = backend.MakeToken(0xfffffffe, 0)
 )
 
-func reserved(t backend.Token) bool { return t.Gen() == 0 && t.Slot() >= reservedSlot }
+// abandoned keeps reachable, for the life of the process, Go memory the
+// kernel may still write after a Close that timed out (see Close): the
+// eventfd read's target. Deliberate, bounded by the number of such Closes.
+var abandoned struct {
+	sync.Mutex
+	bufs []*[8]byte
+}
 
 // closeLimit bounds how long Close waits for in-flight ops to reach their final
 // completions after cancelling them.
@@ -52,7 +58,7 @@ type Backend struct {
 
 	br   *ring.BufRing // provided buffers, or nil: pool is used
 	held []bool        // buffer-ring IDs handed out and not yet released
-	pool *pool
+	pool *bufpool.Pool
 
 	// Ops that did not get an SQE (the kernel refused more): FIFO via Sys.Next.
 	pendHead, pendTail *backend.Op
@@ -66,22 +72,27 @@ type Backend struct {
 	cqes     []ring.CQE
 	iovArena []unix.Iovec // iovecs of SQEs not yet taken by the kernel
 	iovUsed  int
-	syncIov  unix.Iovec // pool-mode recvmsg done synchronously
-	inflight int        // ops accepted by Submit without their final completion yet
+	syncIov  unix.Iovec    // pool-mode recvmsg done synchronously
+	inflight int           // ops accepted by Submit without their final completion yet
+	live     opindex.Index // those ops by token, to clear backend.StateInFlight
 
-	efd       int
-	wakeBuf   [8]byte // the armed read's target
-	wakeOne   [8]byte // what Wake writes (read-only after New)
-	wakeArmed bool    // the eventfd read is in the kernel
-	wakeQueue bool    // the eventfd read must be armed at the next flush
-	woken     atomic.Bool
-	wakeMu    sync.Mutex // guards efd against Close for Wake
-	sawWake   bool       // the current Wait reaped the wake-up
+	log          *slog.Logger
+	overflowSeen uint32 // the ring's CQ overflow count already reported
+	overflowAdd  uint32 // added to the ring's count (test hook: overflows cannot be forced)
+	stats        backend.Stats
+
+	wk        *waker.Waker
+	wakeBuf   *[8]byte // the armed read's target (own allocation: see abandoned)
+	wakeArmed bool     // the eventfd read is in the kernel
+	wakeQueue bool     // the eventfd read must be armed at the next flush
+	sawWake   bool     // the current Wait reaped the wake-up
 
 	// Batching of wake-ups (see Wait): the size of the last batch, and the
 	// window granted to collect one.
 	lastBatch uint32
 	batchWait time.Duration
+
+	closeLimit time.Duration // how long Close waits for final completions
 
 	closing   bool // Close is draining: no re-arms
 	cancelOut bool // Close's cancel-all request has not completed
@@ -111,16 +122,17 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{
-		batchWait: max(cfg.BatchWait, 0),
-		r:         r,
-		cfg:       cfg,
-		track:     make(map[backend.Token]*backend.Op, 64),
-		synth:     make([]backend.Completion, 0, 64),
-		cqes:      make([]ring.CQE, 128),
-		iovArena:  make([]unix.Iovec, iovArenaLen),
-		efd:       -1,
+		batchWait:  max(cfg.BatchWait, 0),
+		r:          r,
+		cfg:        cfg,
+		track:      make(map[backend.Token]*backend.Op, 64),
+		synth:      make([]backend.Completion, 0, 64),
+		cqes:       make([]ring.CQE, 128),
+		iovArena:   make([]unix.Iovec, iovArenaLen),
+		wakeBuf:    new([8]byte),
+		closeLimit: closeLimit,
+		log:        cfg.Logger,
 	}
-	binary.LittleEndian.PutUint64(b.wakeOne[:], 1)
 	if f.BufRing && !o.noBufRing {
 		if b.br, err = r.NewBufRing(0, cfg.BufferCount, cfg.BufferSize); err != nil {
 			b.br = nil // fall back to the pool
@@ -129,7 +141,7 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		}
 	}
 	if b.br == nil {
-		if b.pool, err = newPool(cfg.BufferCount, cfg.BufferSize); err != nil {
+		if b.pool, err = bufpool.New(cfg.BufferCount, cfg.BufferSize); err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 		}
@@ -146,9 +158,9 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		SendZC:          b.sendZC,
 		Setup:           f.Setup,
 	}
-	if b.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+	if b.wk, err = waker.New(); err != nil {
 		b.release()
-		return nil, fmt.Errorf("gyre/backend/uring: eventfd: %w", err)
+		return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 	}
 	b.armWake()
 	return b, nil
@@ -178,6 +190,30 @@ func (b *Backend) Name() string { return "uring" }
 // fallbacks report false. Goroutine-safe.
 func (b *Backend) Features() backend.Features { return b.feat }
 
+// Stats returns the backend's counters: the ring's kernel waits and polls,
+// completions lost to CQ overflow, memory left mapped by Close. Loop
+// goroutine only; also after Close.
+func (b *Backend) Stats() backend.Stats {
+	rs := b.r.Stats()
+	s := b.stats
+	s.Waits, s.Polls = rs.Waits, rs.Polls
+	b.checkOverflow()
+	s.CQOverflow = b.stats.CQOverflow
+	return s
+}
+
+// checkOverflow counts and logs completions the kernel dropped since the last
+// check (the CQ overflow counter, IORING_FEAT_NODROP notwithstanding).
+func (b *Backend) checkOverflow() {
+	if o := b.r.Stats().Overflow + b.overflowAdd; o != b.overflowSeen {
+		lost := o - b.overflowSeen
+		b.overflowSeen = o
+		b.stats.CQOverflow += uint64(lost)
+		b.log.Error("gyre/backend/uring: completion queue overflow: completions dropped; their ops will never complete",
+			"dropped", lost, "total", b.stats.CQOverflow, "cq_entries", b.r.CQEntries())
+	}
+}
+
 // RingFeatures reports the binding's view of the ring (setup flags, probe,
 // detected features). Goroutine-safe.
 func (b *Backend) RingFeatures() ring.Features { return b.r.Features() }
@@ -189,24 +225,11 @@ func (b *Backend) Wake() error {
 	if b.closedA.Load() {
 		return backend.ErrClosed
 	}
-	if !b.woken.CompareAndSwap(false, true) {
-		return nil // a wake-up is already on its way
+	err := b.wk.Wake()
+	if err != nil && !errors.Is(err, backend.ErrClosed) {
+		err = fmt.Errorf("gyre/backend/uring: %w", err)
 	}
-	b.wakeMu.Lock()
-	defer b.wakeMu.Unlock()
-	if b.efd < 0 {
-		return backend.ErrClosed
-	}
-	for {
-		_, err := unix.Write(b.efd, b.wakeOne[:])
-		switch err {
-		case nil, unix.EAGAIN: // EAGAIN: the counter is saturated, a wake-up is pending
-			return nil
-		case unix.EINTR:
-			continue
-		}
-		return fmt.Errorf("gyre/backend/uring: wake: %w", err)
-	}
+	return err
 }
 
 // armWake queues the eventfd read (internal token).
@@ -220,7 +243,7 @@ func (b *Backend) armWake() {
 		return
 	}
 	b.wakeQueue = false
-	s.PrepRead(int32(b.efd), b.wakeBuf[:], ring.OffsetCurrent)
+	s.PrepRead(int32(b.wk.Fd()), b.wakeBuf[:], ring.OffsetCurrent)
 	s.UserData = uint64(tokWake)
 	b.wakeArmed = true
 }
@@ -239,14 +262,18 @@ func (b *Backend) ReleaseBuffer(id uint16) {
 		}
 		return
 	}
-	b.pool.put(id)
+	b.pool.Put(id)
 }
 
-// Close cancels every op in flight, waits (up to a bound) for their final
+// Close cancels every op in flight, waits (up to closeLimit) for their final
 // completions and discards them, then unregisters the buffer ring, closes the
 // eventfd and the ring and unmaps the memory. Ops submitted but never handed
-// to the kernel are dropped. Loop goroutine only; a second Close returns
-// backend.ErrClosed.
+// to the kernel are dropped. If some final completions have not arrived by
+// then, memory the kernel may still write (the buffer ring's buffers, the
+// eventfd read's target) is deliberately left mapped and reachable for the
+// life of the process instead of being freed under the kernel: Stats
+// CloseLeaks counts it and the backend's Logger reports it. Loop goroutine
+// only; a second Close returns backend.ErrClosed.
 func (b *Backend) Close() error {
 	if b.closed {
 		return backend.ErrClosed
@@ -260,9 +287,9 @@ func (b *Backend) Close() error {
 	}
 	b.pendHead, b.pendTail = nil, nil
 	sent := false
-	deadline := time.Now().Add(closeLimit)
+	deadline := time.Now().Add(b.closeLimit)
 	var err error
-	for (b.inflight > 0 || b.wakeArmed || b.cancelOut || !sent) && time.Now().Before(deadline) {
+	for b.draining(sent) && time.Now().Before(deadline) {
 		if !sent {
 			if s := b.getSQE(); s != nil { // nil: the SQ is full, retry after reaping
 				s.PrepCancelAny(ring.CancelAll)
@@ -270,7 +297,7 @@ func (b *Backend) Close() error {
 				sent, b.cancelOut = true, true
 			}
 		}
-		if _, err = b.r.SubmitAndWait(1, 50*time.Millisecond); err != nil && !errors.Is(err, unix.EBUSY) {
+		if _, err = b.r.SubmitAndWait(1, min(50*time.Millisecond, max(time.Until(deadline), time.Millisecond))); err != nil && !errors.Is(err, unix.EBUSY) {
 			break
 		}
 		err = nil
@@ -287,15 +314,44 @@ func (b *Backend) Close() error {
 		}
 		b.synth = b.synth[:0]
 	}
+	b.checkOverflow()
+	if b.draining(true) {
+		b.abandon()
+	}
 	b.release()
 	return err
+}
+
+// draining reports whether Close must still wait: ops or the wake-up read
+// without their final completion, or the cancel-all not yet sent or done.
+func (b *Backend) draining(sent bool) bool {
+	return b.inflight > 0 || b.wakeArmed || b.cancelOut || !sent
+}
+
+// abandon leaves mapped, for good, the memory the kernel may still write
+// after a Close that could not drain: the buffer ring and the wake-up
+// buffer. release then frees everything else.
+func (b *Backend) abandon() {
+	var bytes uintptr
+	if b.br != nil {
+		bytes += b.br.Abandon()
+		b.stats.CloseLeaks++
+	}
+	if b.wakeArmed {
+		abandoned.Lock()
+		abandoned.bufs = append(abandoned.bufs, b.wakeBuf)
+		abandoned.Unlock()
+		b.stats.CloseLeaks++
+	}
+	b.log.Warn("gyre/backend/uring: Close timed out with operations in flight; memory the kernel may still write is left mapped",
+		"inflight", b.inflight, "wake_read", b.wakeArmed, "bytes", bytes, "limit", b.closeLimit)
 }
 
 // dropOp forgets an op that never reached the kernel.
 func (b *Backend) dropOp(op *backend.Op) {
 	delete(b.track, op.Token)
-	op.Sys.State = 0
-	b.inflight--
+	op.Sys.State &= backend.StateInFlight
+	b.finished(op.Token)
 }
 
 // release frees every kernel object; the backend is closed afterwards.
@@ -306,16 +362,15 @@ func (b *Backend) release() {
 	if b.br != nil {
 		_ = b.br.Close()
 	}
-	b.wakeMu.Lock()
-	if b.efd >= 0 {
-		_ = unix.Close(b.efd)
-		b.efd = -1
+	if b.wk != nil {
+		b.wk.Close()
 	}
-	b.wakeMu.Unlock()
 	_ = b.r.Close()
 	if b.pool != nil {
-		b.pool.close()
+		_ = b.pool.Close()
 	}
 	clear(b.track)
+	b.live.Each(func(op *backend.Op) { op.Sys.State = 0 })
+	b.live.Reset()
 	b.synth = b.synth[:0]
 }

@@ -1,6 +1,9 @@
 package uring
 
 import (
+	"time"
+	"unsafe"
+
 	"github.com/gyre-io/gyre/reactor/backend"
 	ring "github.com/gyre-io/gyre/uring"
 )
@@ -24,3 +27,24 @@ func (b *Backend) Inflight() int { return b.inflight }
 
 // Tracked is the number of ops in the completion-work table.
 func (b *Backend) Tracked() int { return len(b.track) }
+
+// InjectOverflow makes the ring's CQ overflow counter appear n higher.
+func InjectOverflow(b *Backend, n uint32) { b.overflowAdd += n }
+
+// SetCloseLimit sets how long Close waits for final completions.
+func SetCloseLimit(b *Backend, d time.Duration) { b.closeLimit = d }
+
+// SetWakeWrite replaces the eventfd write of Wake (nil: the real one).
+func SetWakeWrite(b *Backend, f func(fd int, p []byte) (int, error)) { b.wk.SetWrite(f) }
+
+// WakePending reports whether Wake believes a wake-up is on its way.
+func WakePending(b *Backend) bool { return b.wk.Pending() }
+
+// BufRingAddr is the address of the first provided buffer, or 0 without a
+// buffer ring.
+func BufRingAddr(b *Backend) uintptr {
+	if b.br == nil {
+		return 0
+	}
+	return uintptr(unsafe.Pointer(&b.br.Buffer(0)[0]))
+}

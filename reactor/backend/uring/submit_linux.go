@@ -24,20 +24,19 @@ const (
 const acceptFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
 
 // Submit queues op for the next Wait (or hands it to the kernel at once when
-// the submission queue is full). It fails, producing no completion, for an
-// unknown Kind, a malformed op (nil, multishot or buffer selection where the
-// kind has none, connect without Addr) or a reserved token (see the package
-// comment), with backend.ErrUnsupported; and with backend.ErrClosed after
-// Close. Loop goroutine only; never blocks.
+// the submission queue is full). It fails, producing no completion, for an op
+// backend.Validate rejects (backend.ErrInvalidOp), and with backend.ErrClosed
+// after Close. Loop goroutine only; never blocks.
 func (b *Backend) Submit(op *backend.Op) error {
 	if b.closed {
 		return backend.ErrClosed
 	}
-	if err := validate(op); err != nil {
-		return err
+	if err := backend.Validate(op); err != nil {
+		return fmt.Errorf("gyre/backend/uring: submit: %w", err)
 	}
-	op.Sys.State = 0
+	op.Sys.State = backend.StateInFlight
 	op.Sys.Next = nil
+	b.live.Add(op)
 	switch op.Kind {
 	case backend.KindAccept:
 		if op.Multishot && !b.msAccept {
@@ -86,55 +85,6 @@ func (b *Backend) Submit(op *backend.Op) error {
 	return nil
 }
 
-// validate rejects what the backend cannot run.
-func validate(op *backend.Op) error {
-	if op == nil {
-		return fmt.Errorf("gyre/backend/uring: nil op: %w", backend.ErrUnsupported)
-	}
-	if reserved(op.Token) {
-		return fmt.Errorf("gyre/backend/uring: %v op with reserved token %#x: %w", op.Kind, uint64(op.Token), backend.ErrUnsupported)
-	}
-	switch op.Kind {
-	case backend.KindNop, backend.KindSend, backend.KindSendv, backend.KindSendZC, backend.KindRead,
-		backend.KindWrite, backend.KindTimeout, backend.KindCancelFd, backend.KindClose, backend.KindShutdown,
-		backend.KindSendMsg:
-		if op.Multishot || op.BufferSelect {
-			return unsupported(op)
-		}
-	case backend.KindAccept, backend.KindPoll:
-		if op.BufferSelect {
-			return unsupported(op)
-		}
-	case backend.KindRecv:
-		if op.Multishot && !op.BufferSelect {
-			return unsupported(op)
-		}
-	case backend.KindRecvMsg:
-		if op.Multishot {
-			return unsupported(op)
-		}
-	case backend.KindConnect:
-		if op.Addr == nil || op.Multishot || op.BufferSelect {
-			return unsupported(op)
-		}
-	case backend.KindCancel:
-		if reserved(op.Target) {
-			return unsupported(op)
-		}
-	default:
-		return fmt.Errorf("gyre/backend/uring: kind %d: %w", op.Kind, backend.ErrUnsupported)
-	}
-	if op.Kind == backend.KindSendMsg && op.AddrLen > 0 && op.Addr == nil {
-		return unsupported(op)
-	}
-	return nil
-}
-
-func unsupported(op *backend.Op) error {
-	return fmt.Errorf("gyre/backend/uring: %v (multishot %v, buffer select %v): %w",
-		op.Kind, op.Multishot, op.BufferSelect, backend.ErrUnsupported)
-}
-
 func (b *Backend) trackOp(op *backend.Op, bits uint32) {
 	op.Sys.State |= stTracked | bits
 	b.track[op.Token] = op
@@ -144,13 +94,23 @@ func (b *Backend) untrack(op *backend.Op) {
 	if op.Sys.State&stTracked != 0 {
 		delete(b.track, op.Token)
 	}
-	op.Sys.State = 0
+	op.Sys.State &= backend.StateInFlight
 }
 
 // finishSynth queues a final synthetic completion.
 func (b *Backend) finishSynth(c backend.Completion) {
 	b.synth = append(b.synth, c)
+	b.finished(c.Token)
+}
+
+// finished accounts for the final completion of the op with token tok: it
+// leaves the in-flight index and may be submitted again.
+func (b *Backend) finished(tok backend.Token) {
 	b.inflight--
+	if op := b.live.Lookup(tok); op != nil {
+		b.live.Remove(op)
+		op.Sys.State &^= backend.StateInFlight
+	}
 }
 
 // iovArenaLen is the number of iovecs in the per-submission arena; more than

@@ -63,7 +63,10 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		if wt != 0 {
 			b.lastBatch = uint32(n)
 		}
-		if n > 0 || wt == 0 || b.sawWake {
+		if n > 0 || wt == 0 || b.sawWake || timeout > 0 && !time.Now().Before(deadline) {
+			if b.r.Overflowed()+b.overflowAdd != b.overflowSeen {
+				b.checkOverflow()
+			}
 			return n, nil
 		}
 		// Only internal completions arrived: keep waiting.
@@ -104,11 +107,11 @@ func (b *Backend) reap(out []backend.Completion) int {
 // be delivered (internal and swallowed CQEs are not).
 func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	tok := backend.Token(cqe.UserData)
-	if reserved(tok) {
+	if backend.Reserved(tok) {
 		switch tok {
 		case tokWake:
 			b.wakeArmed = false
-			b.woken.Store(false)
+			b.wk.Consumed()
 			b.sawWake = true
 			b.armWake()
 		case tokCancelAll:
@@ -144,7 +147,7 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		}
 	}
 	if c.Flags&backend.FlagMore == 0 {
-		b.inflight--
+		b.finished(tok)
 	}
 	return true
 }
@@ -176,7 +179,7 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 				return false
 			}
 			if !b.closing {
-				op.Sys.State = stTracked | stEmuZC
+				op.Sys.State = backend.StateInFlight | stTracked | stEmuZC
 				b.push(op)
 				return false
 			}
@@ -186,7 +189,7 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 				op.Sys.State |= stZCRetry
 				return false
 			}
-			op.Sys.State = stTracked | stEmuZC
+			op.Sys.State = backend.StateInFlight | stTracked | stEmuZC
 			b.push(op)
 			return false
 		case st&stEmuZC != 0 && c.Res >= 0 && !b.closing:
@@ -220,12 +223,12 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 		}
 		return true
 	}
-	id, ok := b.pool.get()
+	id, ok := b.pool.Get()
 	if !ok {
 		c.Res = -int32(unix.ENOBUFS)
 		return true
 	}
-	buf := b.pool.buf(id)
+	buf := b.pool.Buf(id)
 	var n uintptr
 	var errno unix.Errno
 	for {
@@ -249,17 +252,17 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 	}
 	switch {
 	case errno == unix.EAGAIN && op.Sys.State&stCancel != 0:
-		b.pool.put(id) // a cancel may have missed the poll: end here
+		b.pool.Put(id) // a cancel may have missed the poll: end here
 		c.Res = -int32(unix.ECANCELED)
 	case errno == unix.EAGAIN:
-		b.pool.put(id)
+		b.pool.Put(id)
 		b.push(op) // the poll again
 		return false
 	case errno != 0:
-		b.pool.put(id)
+		b.pool.Put(id)
 		c.Res = -int32(errno)
 	case n == 0: // end of stream, or an empty datagram
-		b.pool.put(id)
+		b.pool.Put(id)
 		c.Res = 0
 	default:
 		c.Res = int32(n)

@@ -1,0 +1,73 @@
+package backend
+
+import "fmt"
+
+// StateInFlight is the bit of Op.Sys.State that marks an op accepted by Submit
+// whose final completion has not been delivered yet. Validate rejects an op
+// carrying it; a backend sets it when Submit accepts the op and clears it when
+// it posts (or, at Close, discards) the op's final completion. The other bits
+// of Sys.State are the backend's own.
+const StateInFlight uint32 = 1 << 31
+
+// ReservedSlot is the first slot of the tokens backends keep for their own
+// requests (with generation 0); see Reserved.
+const ReservedSlot = 0xfffffff0
+
+// Reserved reports whether t is a token a backend keeps for its own requests
+// (generation 0, slot ReservedSlot or above). A loop never makes one: its
+// generations start at 1. Validate rejects ops and cancel targets with one.
+func Reserved(t Token) bool { return t.Gen() == 0 && t.Slot() >= ReservedSlot }
+
+// Validate is the one judgement of an op's shape that every backend's Submit
+// applies before accepting it, so that a malformed op gets the same error on
+// every backend. It returns nil, or an error wrapping ErrInvalidOp (which also
+// matches ErrUnsupported) that names the fault. It reads op only; it does not
+// check descriptors (a bad Fd is the kernel's answer, in the completion).
+//
+// Per kind: Multishot is allowed on accept, poll and recv (recv only with
+// BufferSelect); BufferSelect on recv and recvmsg; connect needs Addr; a
+// sendmsg with AddrLen > 0 needs Addr; a cancel may not target a reserved
+// token. Goroutine-safe.
+func Validate(op *Op) error {
+	if op == nil {
+		return fmt.Errorf("%w: nil op", ErrInvalidOp)
+	}
+	if op.Kind >= kindCount {
+		return fmt.Errorf("%w: unknown kind %d", ErrInvalidOp, op.Kind)
+	}
+	if op.Sys.State&StateInFlight != 0 {
+		return fmt.Errorf("%w: %v op submitted again before its final completion", ErrInvalidOp, op.Kind)
+	}
+	if Reserved(op.Token) {
+		return fmt.Errorf("%w: %v op with reserved token %#x", ErrInvalidOp, op.Kind, uint64(op.Token))
+	}
+	if op.Multishot {
+		switch op.Kind {
+		case KindAccept, KindPoll:
+		case KindRecv:
+			if !op.BufferSelect {
+				return fmt.Errorf("%w: multishot recv without BufferSelect", ErrInvalidOp)
+			}
+		default:
+			return fmt.Errorf("%w: multishot %v", ErrInvalidOp, op.Kind)
+		}
+	}
+	if op.BufferSelect && op.Kind != KindRecv && op.Kind != KindRecvMsg {
+		return fmt.Errorf("%w: BufferSelect on %v", ErrInvalidOp, op.Kind)
+	}
+	switch op.Kind {
+	case KindConnect:
+		if op.Addr == nil {
+			return fmt.Errorf("%w: connect without Addr", ErrInvalidOp)
+		}
+	case KindSendMsg:
+		if op.AddrLen > 0 && op.Addr == nil {
+			return fmt.Errorf("%w: sendmsg with AddrLen %d and no Addr", ErrInvalidOp, op.AddrLen)
+		}
+	case KindCancel:
+		if Reserved(op.Target) {
+			return fmt.Errorf("%w: cancel of reserved token %#x", ErrInvalidOp, uint64(op.Target))
+		}
+	}
+	return nil
+}
