@@ -124,18 +124,26 @@ func (l *Loop) fireEvent(event Event) {
 		deadline := time.Now().Add(l.cfg.ShutdownTimeout)
 		l.runPhase(Shutdown, Before, true, deadline)
 		l.runPhase(Shutdown, During, false, deadline)
+		// One DrainTimeout for the whole graceful part: the resources'
+		// close and whatever the After triggers start; past it, everything
+		// left is aborted (see drain), so Run returns within DrainTimeout
+		// plus a bounded abort.
+		graceEnd := time.Now().Add(l.cfg.DrainTimeout)
 		l.shutdownResources()
-		l.drain(time.Now().Add(l.cfg.DrainTimeout))
+		l.drain(graceEnd)
 		l.runPhase(Shutdown, After, false, deadline)
 		// Whatever the After triggers started (and calls that raced in).
-		l.drain(time.Now().Add(l.cfg.DrainTimeout))
+		l.drain(graceEnd)
 	}
 }
 
+// shutdownResources calls Shutdown, with the current stage's reason, on every
+// tracked resource (including those tracked while it runs).
 func (l *Loop) shutdownResources() {
+	reason := l.shutdownReason()
 	for i := 0; i < len(l.resources); i++ {
 		if r := l.resources[i]; r != nil {
-			l.safe(func() { r.Shutdown(ErrStopped) })
+			l.safe(func() { r.Shutdown(reason) })
 		}
 	}
 }
