@@ -77,7 +77,12 @@ type Config struct {
 	// ShutdownTimeout bounds how long "before shutdown" triggers may delay
 	// shutdown; default 10 s.
 	ShutdownTimeout time.Duration
-	// DrainTimeout bounds the wait for in-flight ops at shutdown; default 5 s.
+	// DrainTimeout bounds the graceful part of shutdown: connections flush
+	// their queues and close with FIN, in-flight ops complete. What has not
+	// finished by then is aborted (reset and closed, ConnectionLost with
+	// ErrConnectionLost), which takes at most a further second, so Run returns
+	// within ShutdownTimeout (before triggers) + DrainTimeout + 1 s. Default
+	// 2 s.
 	DrainTimeout time.Duration
 	// CompletionBatch is how many completions one wait may return; default 256.
 	CompletionBatch int
@@ -95,7 +100,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.ShutdownTimeout = 10 * time.Second
 	}
 	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 5 * time.Second
+		c.DrainTimeout = 2 * time.Second
 	}
 	if c.CompletionBatch <= 0 {
 		c.CompletionBatch = 256

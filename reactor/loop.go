@@ -46,8 +46,23 @@ type Handler interface {
 }
 
 // Resource is something the loop must close when it shuts down (a port, a
-// connection, a connector). Shutdown runs on the loop during the shutdown
-// event; it must start closing and eventually let its ops complete.
+// connection, a connector); register it with Track, forget it with Untrack
+// once it has reached its end state.
+//
+// Shutdown runs on the loop, in two stages (Twisted's disconnectAll, with a
+// graceful first stage):
+//
+//   - When shutdown begins (after the "during" triggers), every tracked
+//     resource gets Shutdown(ErrStopped): start closing gracefully (a
+//     connection flushes its queue and sends FIN), and let every op reach its
+//     final completion.
+//   - Whatever is still tracked, or still has ops in flight, when
+//     Config.DrainTimeout has passed gets Shutdown again with a reason that
+//     matches both ErrStopped and ErrDrainTimeout: end now (a connection drops
+//     its queue, resets and closes), cancelling whatever is in flight.
+//
+// A resource Tracked after shutdown began gets the current stage's call on the
+// next turn. Shutdown must be idempotent within a stage.
 type Resource interface {
 	Shutdown(reason error)
 }
@@ -96,6 +111,7 @@ type Loop struct {
 	doneCh   chan struct{}
 	runErr   error
 	stopping bool // on-loop view: shutdown has begun
+	aborting bool // on-loop view: the drain timed out, resources are being aborted
 
 	resources []Resource
 	freeRes   []int
@@ -316,7 +332,7 @@ func (l *Loop) runLate() {
 	for i := 0; i < len(l.late); i++ { // a Shutdown may track more
 		r := l.late[i]
 		l.late[i] = nil
-		l.safe(func() { r.Shutdown(ErrStopped) })
+		l.safe(func() { r.Shutdown(l.shutdownReason()) })
 	}
 	l.late = l.late[:0]
 }
@@ -603,18 +619,68 @@ func (l *Loop) shutdown() {
 	l.fireEvent(Shutdown)
 }
 
-// drain runs turns until every op has finally completed or the deadline passes.
-func (l *Loop) drain(deadline time.Time) {
-	for l.inflight > 0 || l.callCount.Load() > 0 {
+// abortBound bounds the wait, after resources were told to abort, for their
+// cancelled ops to complete (cancellation completes within a turn or two on
+// both backends; this only guards against a broken backend).
+const abortBound = time.Second
+
+// drain ends everything the loop still runs at shutdown: it turns the loop
+// until no op is in flight, no call is queued and no timer is due, or until
+// graceEnd; then it shuts every still-tracked resource down a second time with
+// errAbort (they reset and close) and turns again for at most abortBound.
+// Whatever is still in flight after that is logged and left to the backend's
+// Close.
+func (l *Loop) drain(graceEnd time.Time) {
+	if l.drainUntil(graceEnd) {
+		return
+	}
+	if !l.aborting {
+		l.aborting = true
+		l.log.Warn("gyre: shutdown drain timed out, aborting what is left", "inflight", l.inflight)
+	}
+	l.shutdownResources()
+	if l.drainUntil(time.Now().Add(min(abortBound, l.cfg.DrainTimeout))) {
+		return
+	}
+	l.log.Warn("gyre: ops still in flight after aborting at shutdown", "inflight", l.inflight)
+}
+
+// drainUntil turns the loop until nothing is left to run or the deadline
+// passes; it reports whether nothing is left.
+func (l *Loop) drainUntil(deadline time.Time) bool {
+	for l.inflight > 0 || l.callCount.Load() > 0 || l.timerDue() {
 		left := time.Until(deadline)
 		if left <= 0 {
-			l.log.Warn("gyre: shutdown drain timed out", "inflight", l.inflight)
-			return
+			return false
 		}
 		if err := l.turn(min(left, 50*time.Millisecond)); err != nil {
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// timerDue reports whether a delayed call is due now (a resource's next step
+// scheduled with CallLater(0), a Shutdown for a resource tracked late).
+func (l *Loop) timerDue() bool {
+	next, ok := l.timers.Next()
+	return ok && !next.After(time.Now())
+}
+
+// errAbort is the reason of the second, aborting Shutdown stage.
+var errAbort = fmt.Errorf("%w: %w", ErrStopped, ErrDrainTimeout)
+
+// ErrDrainTimeout: the graceful part of shutdown did not finish within
+// Config.DrainTimeout; resources still open are aborted. A Resource's second
+// Shutdown call has a reason matching it (and ErrStopped).
+var ErrDrainTimeout = errors.New("gyre/reactor: shutdown drain timed out")
+
+// shutdownReason is the reason Resources get at the current shutdown stage.
+func (l *Loop) shutdownReason() error {
+	if l.aborting {
+		return errAbort
+	}
+	return ErrStopped
 }
 
 func (l *Loop) shutdownBackend() {

@@ -144,22 +144,30 @@ func (l *Loop) fireEvent(event Event) {
 		// Calls queued so far (a Listen's start, say) run before the
 		// resources are shut down, so what they start is shut down with them.
 		l.runCalls()
+		// One DrainTimeout for the whole graceful part: the resources'
+		// close and whatever the After triggers start; past it, everything
+		// left is aborted (see drain), so Run returns within DrainTimeout
+		// plus a bounded abort.
+		graceEnd := time.Now().Add(l.cfg.DrainTimeout)
 		l.shutdownResources()
 		l.resShut = true
-		l.drain(time.Now().Add(l.cfg.DrainTimeout))
+		l.drain(graceEnd)
 		l.runPhase(Shutdown, After, false, deadline)
 		// The last calls: refuse new ones, then run (in the drain's turns)
 		// those accepted; what they or the After triggers started is shut
 		// down (Track after resShut) and drained.
 		l.closeCalls()
-		l.drain(time.Now().Add(l.cfg.DrainTimeout))
+		l.drain(graceEnd)
 	}
 }
 
+// shutdownResources calls Shutdown, with the current stage's reason, on every
+// tracked resource (including those tracked while it runs).
 func (l *Loop) shutdownResources() {
+	reason := l.shutdownReason()
 	for i := 0; i < len(l.resources); i++ {
 		if r := l.resources[i]; r != nil {
-			l.safe(func() { r.Shutdown(ErrStopped) })
+			l.safe(func() { r.Shutdown(reason) })
 		}
 	}
 }

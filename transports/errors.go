@@ -32,6 +32,26 @@ type doneError struct{}
 func (doneError) Error() string        { return "gyre: connection done" }
 func (doneError) Is(target error) bool { return target == io.EOF }
 
+// Done wraps cause as a clean-close reason: errors.Is(err, ErrConnectionDone)
+// (and so io.EOF) and errors.Is(err, cause) both hold, errors.Is(err,
+// ErrConnectionLost) does not. A transport uses it when a close it did not
+// start on the protocol's behalf still ended cleanly, e.g. a connection
+// flushed and closed with FIN because its loop stopped (cause
+// reactor.ErrStopped).
+func Done(cause error) error {
+	if cause == nil {
+		return ErrConnectionDone
+	}
+	return &doneCause{cause: cause}
+}
+
+type doneCause struct{ cause error }
+
+func (e *doneCause) Error() string { return "gyre: connection done: " + e.cause.Error() }
+func (e *doneCause) Unwrap() []error {
+	return []error{ErrConnectionDone, e.cause}
+}
+
 // Lost wraps cause as a connection-lost reason: errors.Is(err, ErrConnectionLost)
 // and errors.Is(err, cause) both hold.
 func Lost(cause error) error {

@@ -104,9 +104,14 @@ type Connector interface {
 type Port interface {
 	// Addr is the bound address (with the real port when 0 was asked).
 	Addr() net.Addr
-	// Close stops accepting. It returns only after the accept operation has fully
-	// stopped; connections already accepted are not touched. Calling it twice
-	// returns ErrClosed.
+	// Close stops accepting (Twisted's stopListening). Once it has returned no
+	// further connection is accepted or built, and the address can be bound
+	// again; connections already accepted are not touched. Releasing the
+	// listening descriptor may finish on a later loop turn, when the
+	// in-flight accept operation has reached its final completion
+	// (implementations offer a signal for that, e.g. tcp.Port.Done, as
+	// Twisted's stopListening returns a Deferred). Calling it twice returns
+	// ErrClosed.
 	Close() error
 }
 
@@ -121,13 +126,22 @@ type Transport interface {
 	// WriteBuffers is Write for several buffers (Twisted's writeSequence); each
 	// is copied.
 	WriteBuffers(bufs [][]byte) error
-	// LoseConnection stops reading, flushes the queue, then closes (FIN). The
-	// protocol gets ConnectionLost with ErrConnectionDone. Idempotent.
+	// LoseConnection stops reading, flushes the queue, then closes (FIN)
+	// (Twisted's loseConnection). DataReceived is not called after it; what
+	// the peer sends from then on is not read (as in Twisted, if unread bytes
+	// remain at the close the kernel answers the peer with a reset). Once the
+	// queue is flushed and the FIN sent the protocol gets ConnectionLost with
+	// ErrConnectionDone; if the flush fails (the peer reset) or is aborted, a
+	// reason matching ErrConnectionLost instead. Idempotent.
 	LoseConnection() error
 	// Abort drops the queue and resets the connection (RST). ConnectionLost runs
 	// on a later loop turn, never inside Abort. Idempotent.
 	Abort() error
 	// CloseWrite flushes and then half-closes our side (FIN), keeping reading.
+	// A HalfCloseableProtocol gets WriteConnectionLost once the FIN is sent;
+	// if the half-close fails (the peer reset the connection meanwhile) the
+	// connection is lost instead (ConnectionLost with ErrConnectionLost
+	// wrapping the cause).
 	CloseWrite() error
 	// LocalAddr and RemoteAddr are the connection's addresses.
 	LocalAddr() net.Addr

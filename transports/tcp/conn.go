@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"errors"
 	"net"
 	"os"
 	"syscall"
@@ -116,8 +117,8 @@ func (c *Conn) deliver(p []byte) {
 }
 
 func (c *Conn) armRecv() {
-	if c.recvOn || c.closing {
-		return
+	if c.recvOn || c.closing || c.disconnecting {
+		return // after LoseConnection, reading is stopped for good
 	}
 	c.recvOp = backend.Op{Kind: backend.KindRecv, Fd: c.fd, Multishot: true, BufferSelect: true}
 	if err := c.loop.Submit(&c.recvOp, c); err != nil {
@@ -156,7 +157,8 @@ func (c *Conn) recvDone(comp *backend.Completion) {
 			data = c.recvOp.Buf[:comp.Res]
 		}
 		if c.disconnecting {
-			// We stopped reading at LoseConnection; drop what still arrives.
+			// Received before the recv's cancellation (LoseConnection)
+			// took effect: the protocol gets nothing after LoseConnection.
 		} else if c.paused || len(c.held) > 0 {
 			c.held = append(c.held, data...)
 		} else {
@@ -480,11 +482,17 @@ func (c *Conn) ctlDone(comp *backend.Completion) {
 	c.ctlOn = false
 	switch c.ctlOp.Kind {
 	case backend.KindShutdown:
-		c.finSent = true
 		if c.closing {
 			c.maybeClose()
 			return
 		}
+		if comp.Res < 0 {
+			// No FIN went out (ENOTCONN: the peer reset the connection
+			// meanwhile): the end is not clean, and no WriteConnectionLost.
+			c.teardown(transports.Lost(os.NewSyscallError("shutdown", comp.Err())), false)
+			return
+		}
+		c.finSent = true
 		if c.disconnecting {
 			c.teardown(c.reason, false)
 			return
@@ -524,6 +532,11 @@ func (c *Conn) loseConnection(reason error) {
 	}
 	c.disconnecting = true
 	c.reason = reason
+	if c.recvOn {
+		// Stop reading (Twisted's stopReading in loseConnection): what the
+		// peer sends from now on stays in the socket.
+		c.loop.Cancel(c.recvOp.Token)
+	}
 	if !c.sendOn && c.Buffered() == 0 {
 		c.finish()
 		return
@@ -557,9 +570,19 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-// Shutdown implements reactor.Resource: the loop is stopping.
+// Shutdown implements reactor.Resource: the loop is stopping. The first stage
+// is LoseConnection: stop reading, flush, FIN, close; the protocol gets
+// ConnectionLost with a reason matching ErrConnectionDone and the loop's
+// reason (reactor.ErrStopped). If that has not finished by the loop's
+// DrainTimeout, the second stage (reason matching reactor.ErrDrainTimeout)
+// aborts: the queue is dropped, the peer gets a reset, and the reason matches
+// ErrConnectionLost and reactor.ErrDrainTimeout.
 func (c *Conn) Shutdown(reason error) {
-	c.loseConnection(transports.Lost(reason))
+	if errors.Is(reason, reactor.ErrDrainTimeout) {
+		c.teardown(transports.Lost(reason), true)
+		return
+	}
+	c.loseConnection(transports.Done(reason))
 }
 
 // teardown starts closing: cancel in-flight ops, wait for their final

@@ -57,10 +57,15 @@ type Port struct {
 	acceptOp backend.Op
 	acceptOn bool
 	backoff  time.Duration
+	streak   int // accept failures in a row, reset by a success
 	retry    transports.DelayedCall
 	closed   bool
 	fdClosed bool
 	started  bool
+	done     chan struct{}
+
+	// submit is loop.Submit (tests count arms through it).
+	submit func(*backend.Op, reactor.Handler) error
 }
 
 var _ transports.Port = (*Port)(nil)
@@ -82,7 +87,7 @@ func Listen(loop *reactor.Loop, addr string, f transports.Factory, opts ListenOp
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
-	p := &Port{loop: loop, fd: fd, factory: f, opts: opts, track: -1}
+	p := &Port{loop: loop, fd: fd, factory: f, opts: opts, track: -1, done: make(chan struct{}), submit: loop.Submit}
 	p.addr, _ = localAddr(fd).(*net.TCPAddr)
 	if err := loop.Call(p.start); err != nil {
 		_ = unix.Close(fd)
@@ -193,7 +198,7 @@ func (p *Port) arm() {
 		return
 	}
 	p.acceptOp = backend.Op{Kind: backend.KindAccept, Fd: int32(p.fd), Multishot: true}
-	if err := p.loop.Submit(&p.acceptOp, p); err != nil {
+	if err := p.submit(&p.acceptOp, p); err != nil {
 		p.loop.ReportError(fmt.Errorf("gyre/tcp: arming accept on %v: %w", p.addr, err))
 		p.scheduleRetry()
 		return
@@ -210,13 +215,17 @@ func (p *Port) scheduleRetry() {
 	p.retry = p.loop.CallLater(p.backoff, p.arm)
 }
 
+// acceptRetryNow is how many failed accepts in a row are retried at once
+// before the port backs off like for EMFILE.
+const acceptRetryNow = 8
+
 // Complete implements reactor.Handler.
 func (p *Port) Complete(op *backend.Op, c *backend.Completion) {
 	if !c.More() {
 		p.acceptOn = false
 	}
 	if c.Res >= 0 {
-		p.backoff = 0
+		p.backoff, p.streak = 0, 0
 		p.accepted(int(c.Res))
 		if !p.acceptOn && !p.closed {
 			p.arm()
@@ -224,24 +233,39 @@ func (p *Port) Complete(op *backend.Op, c *backend.Completion) {
 		p.maybeFinishClose()
 		return
 	}
-	switch err := c.Err(); err {
-	case syscall.ECANCELED, syscall.EINVAL:
-		if !p.closed && !p.acceptOn {
+	if p.closed || p.acceptOn {
+		// Close ended the accept (ECANCELED, or EINVAL after its shutdown),
+		// or a multishot accept goes on after a per-connection error.
+		p.maybeFinishClose()
+		return
+	}
+	err := c.Err()
+	p.streak++
+	switch err {
+	case syscall.EINVAL:
+		// The socket is not listening any more (shut down from outside the
+		// port): accepting again would fail the same way at once.
+		p.loop.ReportError(fmt.Errorf("gyre/tcp: port %v closed: %w", p.addr, p.opErr(err)))
+		_ = p.Close()
+		return
+	case syscall.ECONNABORTED, syscall.EPROTO, syscall.EPERM, syscall.EINTR, syscall.EAGAIN, syscall.ECANCELED:
+		// One connection failed (aborted in the queue, a protocol error,
+		// refused by a firewall rule) or a transient interruption: the next
+		// one may succeed, so retry at once — a bounded number of times in a
+		// row, then back off like below, never spin.
+		if p.streak <= acceptRetryNow {
 			p.arm()
-		}
-	case syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN, syscall.EPERM, syscall.EPROTO:
-		if !p.acceptOn {
-			p.arm()
-		}
-	default:
-		// EMFILE, ENFILE, ENOBUFS, ENOMEM and the unexpected: back off and
-		// re-arm, never spin.
-		if !p.closed && !p.acceptOn {
-			p.loop.ReportError(&net.OpError{Op: "accept", Net: "tcp", Addr: p.addr, Err: os.NewSyscallError("accept", err)})
-			p.scheduleRetry()
+			return
 		}
 	}
-	p.maybeFinishClose()
+	// EMFILE, ENFILE, ENOBUFS, ENOMEM, the unexpected, and too many
+	// per-connection failures in a row: report, back off and re-arm.
+	p.loop.ReportError(p.opErr(err))
+	p.scheduleRetry()
+}
+
+func (p *Port) opErr(err error) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Addr: p.addr, Err: os.NewSyscallError("accept", err)}
 }
 
 func (p *Port) accepted(fd int) {
@@ -275,10 +299,13 @@ func (p *Port) accepted(fd int) {
 	c.start(proto)
 }
 
-// Close implements transports.Port: accepting stops, and once Close has
-// returned the address can be bound again. Connections already accepted are
-// not affected. The descriptor is closed when the accept operation has reached
-// its final completion. Loop goroutine only; ErrClosed the second time.
+// Close implements transports.Port (Twisted's stopListening): once Close has
+// returned, no connection is accepted or built any more (a connection the
+// kernel completed meanwhile is closed unseen) and the address can be bound
+// again. Connections already accepted are not affected. The descriptor is
+// closed, and StopFactory called, when the accept operation has reached its
+// final completion — on a later loop turn if one was in flight; Done is
+// closed then. Loop goroutine only; ErrClosed the second time.
 func (p *Port) Close() error {
 	if p.closed {
 		return transports.ErrClosed
@@ -295,8 +322,14 @@ func (p *Port) Close() error {
 	return nil
 }
 
-// Shutdown implements reactor.Resource.
+// Shutdown implements reactor.Resource: the port closes at the first stage
+// (the second finds it closed).
 func (p *Port) Shutdown(error) { _ = p.Close() }
+
+// Done is closed once the port has fully stopped after Close (or the loop's
+// shutdown): its accept operation has finished, its descriptor is closed and
+// its factory stopped (Twisted's Deferred from stopListening). Goroutine-safe.
+func (p *Port) Done() <-chan struct{} { return p.done }
 
 func (p *Port) maybeFinishClose() {
 	if !p.closed || p.acceptOn || p.fdClosed {
@@ -305,6 +338,7 @@ func (p *Port) maybeFinishClose() {
 	p.fdClosed = true
 	_ = unix.Close(p.fd)
 	p.loop.Untrack(p.track)
+	defer close(p.done)
 	if p.started {
 		if fs, ok := p.factory.(transports.FactoryStarter); ok {
 			fs.StopFactory()
