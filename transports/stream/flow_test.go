@@ -220,27 +220,66 @@ func TestFlowReentrantWrites(t *testing.T) {
 	require.Equal(t, []string{"pause"}, p.calls, "a write inside PauseProducing does not pause twice")
 	n = 0
 	f.Update(0)
-	// Resume writes 500: paused right after Resume returns, not inside it.
+	// Resume writes 500: paused inside Resume (as Twisted's write does),
+	// once.
 	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
 	require.True(t, f.Paused())
 }
 
+// TestFlowResumeNotNestedInsideResume: PauseProducing may nest inside
+// ResumeProducing (a write past High), nothing else nests: no Resume inside
+// a callback, no Pause inside Pause.
 func TestFlowResumeNotNestedInsideResume(t *testing.T) {
 	var f Flow
 	f.Init(wm, nil, nil)
-	depth, maxDepth := 0, 0
+	var stack []string
+	maxDepth := 0
 	p := &recProducer{}
-	enter := func() {
-		depth++
-		maxDepth = max(maxDepth, depth)
-		f.Update(1000)
-		depth--
+	enter := func(name string) func() {
+		return func() {
+			for _, s := range stack {
+				require.False(t, s == name || s == "pause", "%s nested inside %v", name, stack)
+			}
+			stack = append(stack, name)
+			maxDepth = max(maxDepth, len(stack))
+			f.Update(1000)
+			stack = stack[:len(stack)-1]
+		}
 	}
-	p.onPause, p.onResum = enter, enter
+	p.onPause, p.onResum = enter("pause"), enter("resume")
 	require.NoError(t, f.Register(p, true))
 	f.Update(1000)
 	f.Update(0)
-	require.Equal(t, 1, maxDepth, "producer callbacks never nest")
+	require.Equal(t, 2, maxDepth, "pause nests once inside resume")
+	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
+}
+
+// TestFlowPushProducerWritingUntilPaused: a push producer that writes in a
+// loop until it is paused (the usual shape, and tcp's) stops at High plus one
+// chunk when resumed, not only after its ResumeProducing returned. Before
+// the nested pause it wrote without bound.
+func TestFlowPushProducerWritingUntilPaused(t *testing.T) {
+	var f Flow
+	f.Init(wm, nil, nil)
+	n, paused, writes := 0, false, 0
+	p := &recProducer{}
+	produce := func() {
+		for !paused && writes < 1000 {
+			n += 30
+			writes++
+			f.Update(n)
+		}
+	}
+	p.onPause = func() { paused = true }
+	p.onResum = func() { paused = false; produce() }
+	require.NoError(t, f.Register(p, true))
+	produce()
+	require.LessOrEqual(t, n, wm.High+30)
+	n = 0
+	f.Update(0)
+	require.True(t, paused)
+	require.LessOrEqual(t, n, wm.High+30, "ResumeProducing wrote past High unpaused")
+	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
 }
 
 func TestFlowStopOnce(t *testing.T) {
