@@ -59,7 +59,8 @@ const (
 	WriteEndShutdown WriteEnd = iota
 	// WriteEndClose ends the write direction by closing the descriptor: for a
 	// descriptor that carries only that direction (the write end of a pipe,
-	// with ReadNone). CloseWrite then calls WriteConnectionLost (for a
+	// with ReadNone) or none at all (the read end of a pipe, where a
+	// shutdown would fail with ENOTSOCK). CloseWrite then calls WriteConnectionLost (for a
 	// HalfCloseableProtocol) and ends the whole Conn with ErrConnectionDone,
 	// since its one descriptor is closed; LoseConnection closes without a
 	// separate half-close step.
