@@ -248,16 +248,7 @@ func (c *Connector) connected(comp *backend.Completion) {
 		return
 	}
 	conn, self := c.cfg.NewConn(c.loop, fd, &c.target)
-	var proto transports.Protocol
-	func() {
-		defer func() {
-			if err := reactor.Recovered(recover()); err != nil {
-				c.loop.ReportError(err)
-				proto = nil
-			}
-		}()
-		proto = c.factory.BuildProtocol(conn.RemoteAddr())
-	}()
+	proto := buildProtocol(c.loop, c.factory, conn.RemoteAddr())
 	if proto == nil {
 		_ = unix.Close(fd) // nothing was started on it
 		c.fail(c.opErr(ErrRefused))
