@@ -4,9 +4,14 @@
 //   - StringTransport records what a protocol writes and how it closes, and lets
 //     the test deliver bytes, end the connection and drive flow control.
 //   - Pair connects two protocols in memory; bytes move only when the test pumps.
-//   - MemoryReactor records ListenTCP/ConnectTCP calls and hands back a Port and
-//     a Connector the test drives.
+//   - MemoryReactor is a transports.Reactor: it records ListenTCP/ConnectTCP
+//     and ListenUNIX/ConnectUNIX calls and hands back a Port and a Connector
+//     the test drives; Call queues work the test runs with RunCalls.
 //   - Connect and FeedChunks are the usual first steps of a protocol test.
+//
+// Producer flow control is stream.Flow, the real transports' implementation,
+// and every double is itself a push producer (pause and resume reading; stop
+// is LoseConnection), as every gyre transport is.
 //
 // Time comes from a *clock.Fake the test owns. Nothing here is goroutine-safe:
 // like the real loop, every double belongs to the test goroutine.
