@@ -242,10 +242,7 @@ func TestClientFactoryBase(t *testing.T) {
 	zero.ClientConnectionLost(nil, nil)
 
 	p := &rec{}
-	type counting struct {
-		transports.ClientFactoryBase
-		failed int
-	}
+	type counting struct{ transports.ClientFactoryBase }
 	f := &counting{ClientFactoryBase: transports.ClientFactoryBase{Build: func(net.Addr) transports.Protocol { return p }}}
 	var cf transports.ClientFactory = f
 	require.Same(t, p, cf.BuildProtocol(nil))
