@@ -160,6 +160,10 @@ type Transport interface {
 	UnregisterProducer()
 	// Clock is the connection's loop as a time source.
 	Clock() Clock
+	// Reactor is the reactor the connection runs on (Twisted's
+	// transport.reactor): a protocol opens further connections through it,
+	// as a proxy does.
+	Reactor() Reactor
 }
 
 // TCPTransport adds TCP socket options.

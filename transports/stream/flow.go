@@ -32,9 +32,12 @@ var ErrNilProducer = errors.New("gyre/stream: nil producer")
 // panicking producer is handled by the transport (tcp aborts the
 // connection). Callbacks may re-enter: a producer may Write (the transport's
 // Update calls are recorded and acted on after the callback returns, so
-// PauseProducing that writes more is not paused twice and ResumeProducing
-// that writes past High is paused right after it returns), and may
-// Unregister, or Register another producer, from inside a callback.
+// PauseProducing that writes more is not paused twice), and may Unregister,
+// or Register another producer, from inside a callback. One callback nests,
+// as in Twisted's FileDescriptor.write: a ResumeProducing that writes past
+// High gets PauseProducing inside that write, so a producer that loops
+// ("while not paused: produce") stops at the watermark instead of running
+// through everything it has.
 //
 // A streaming producer that implements only Producer (no PauseProducing) is
 // tracked but never called except StopProducing; likewise for a pull
@@ -138,6 +141,14 @@ func (f *Flow) Update(n int) {
 		} else if n > 0 {
 			f.wantMore = false // the producer wrote; it is asked again at the next drain
 		}
+	} else if f.busy && !f.paused && n > f.wm.High {
+		// A write inside a callback (ResumeProducing) crossed High: pause now,
+		// nested, as Twisted does. It cannot recurse further: paused is set.
+		f.paused = true
+		if pp, ok := f.p.(transports.PushProducer); ok {
+			f.call(pp.PauseProducing)
+		}
+		return
 	}
 	f.settle()
 }

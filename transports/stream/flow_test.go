@@ -220,9 +220,37 @@ func TestFlowReentrantWrites(t *testing.T) {
 	require.Equal(t, []string{"pause"}, p.calls, "a write inside PauseProducing does not pause twice")
 	n = 0
 	f.Update(0)
-	// Resume writes 500: paused right after Resume returns, not inside it.
+	// Resume writes 500: paused inside that write (Twisted's FileDescriptor).
 	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
 	require.True(t, f.Paused())
+}
+
+// TestFlowPauseInsideResume: a push producer that produces in a loop inside
+// ResumeProducing until paused (protocols/http's pipelining does) is paused
+// by the write that crosses High, so it stops there.
+func TestFlowPauseInsideResume(t *testing.T) {
+	var f Flow
+	f.Init(wm, nil, nil)
+	n, paused, chunks := 0, false, 0
+	p := &recProducer{}
+	p.onPause = func() { paused = true }
+	p.onResum = func() {
+		paused = false
+		for !paused && chunks < 100 {
+			chunks++
+			n += 30
+			f.Update(n)
+		}
+	}
+	require.NoError(t, f.Register(p, true))
+	n = 200
+	f.Update(n)
+	require.True(t, paused)
+	n = 0
+	f.Update(0)
+	require.Equal(t, 4, chunks, "30-byte chunks: the fourth crosses High=100 and pauses")
+	require.True(t, f.Paused())
+	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
 }
 
 func TestFlowResumeNotNestedInsideResume(t *testing.T) {
@@ -234,13 +262,16 @@ func TestFlowResumeNotNestedInsideResume(t *testing.T) {
 		depth++
 		maxDepth = max(maxDepth, depth)
 		f.Update(1000)
+		f.Update(0)
+		f.Update(1000)
 		depth--
 	}
 	p.onPause, p.onResum = enter, enter
 	require.NoError(t, f.Register(p, true))
 	f.Update(1000)
 	f.Update(0)
-	require.Equal(t, 1, maxDepth, "producer callbacks never nest")
+	require.Equal(t, 2, maxDepth, "only a pause nests, inside a resume; nothing nests inside a pause")
+	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls[:3])
 }
 
 func TestFlowStopOnce(t *testing.T) {
