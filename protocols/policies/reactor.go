@@ -10,3 +10,13 @@ func (w *ProtocolWrapper) Reactor() transports.Reactor {
 	}
 	return w.t.Reactor()
 }
+
+// PauseProducing implements transports.PushProducer (every transport is one):
+// the inner protocol's transport pauses reading.
+func (w *ProtocolWrapper) PauseProducing() { w.PauseReading() }
+
+// ResumeProducing implements transports.PushProducer: reading resumes.
+func (w *ProtocolWrapper) ResumeProducing() { w.ResumeReading() }
+
+// StopProducing implements transports.PushProducer: LoseConnection.
+func (w *ProtocolWrapper) StopProducing() { _ = w.LoseConnection() }
