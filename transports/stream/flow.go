@@ -72,6 +72,11 @@ func (f *Flow) Init(wm transports.Watermarks, protect func(func()), later func(f
 // Watermarks are the watermarks in use (defaults filled in).
 func (f *Flow) Watermarks() transports.Watermarks { return f.wm }
 
+// SetWatermarks changes the watermarks (WithDefaults is applied); they take
+// effect at the next Update. A transport whose watermarks can be changed
+// after its producer registered (a test double's Watermarks field) calls it.
+func (f *Flow) SetWatermarks(wm transports.Watermarks) { f.wm = wm.WithDefaults() }
+
 // Register attaches p (Transport.RegisterProducer). streaming selects push
 // (PushProducer) or pull (PullProducer) semantics. A push producer
 // registered while more than High bytes are buffered is paused at once. A

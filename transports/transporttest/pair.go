@@ -303,6 +303,8 @@ func (t *PipeTransport) fc() *stream.Flow {
 		t.flowOn = true
 		t.flow.Init(t.Watermarks, nil, func(f func()) { t.pair.clk.CallLater(0, f) })
 		t.flow.Update(len(t.out))
+	} else if wm := t.Watermarks.WithDefaults(); wm != t.flow.Watermarks() {
+		t.flow.SetWatermarks(wm) // changed after the first use
 	}
 	return &t.flow
 }

@@ -284,6 +284,8 @@ func (t *StringTransport) fc() *stream.Flow {
 		t.flowOn = true
 		t.flow.Init(t.Watermarks, nil, func(f func()) { t.clk.CallLater(0, f) })
 		t.flow.Update(t.pending)
+	} else if wm := t.Watermarks.WithDefaults(); wm != t.flow.Watermarks() {
+		t.flow.SetWatermarks(wm) // changed after the first use
 	}
 	return &t.flow
 }
