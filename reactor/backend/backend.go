@@ -53,7 +53,8 @@
 //   - Errors in completions are negative errnos in Res, never Go errors; Err turns
 //     them into syscall.Errno values.
 //   - Close cancels whatever is still in flight, waits for the final completions
-//     (discarding them), then releases the kernel objects. Memory the kernel may
+//     (discarding them; descriptors a discarded recvmsg received with
+//     SCM_RIGHTS are closed), then releases the kernel objects. Memory the kernel may
 //     still write (io_uring's provided-buffer ring and buffers, the ring itself)
 //     is never unmapped while an op may be in flight: if the final completions do
 //     not all arrive within Close's bound, that memory is left mapped for the

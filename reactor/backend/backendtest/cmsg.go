@@ -23,6 +23,7 @@ func cmsgScenarios() []scenario {
 		{name: "cmsg_rights_dgram", fn: testCmsgRightsDgram},
 		{name: "cmsg_stream_zero_bytes_passes_nothing", fn: testCmsgStreamZeroBytes},
 		{name: "cmsg_malformed_control_einval", fn: testCmsgMalformed},
+		{name: "cmsg_close_discards_received_fds", fn: testCmsgCloseDiscards},
 	}
 }
 
@@ -350,4 +351,41 @@ func testCmsgMalformed(h *harness) {
 	h.expectRes(h.submit(&backend.Op{Kind: backend.KindSendMsg, Fd: int32(a), Buf: []byte("x"), Control: bad}), -int32(unix.EINVAL))
 	_, err := unix.Read(b, make([]byte, 1))
 	require.ErrorIs(h.t, err, unix.EAGAIN, "nothing may have been sent")
+}
+
+// Descriptors received by a recvmsg whose completion Close discards (it was
+// still queued in the backend) are closed, not leaked: two datagrams each
+// carry a descriptor, two recvmsg ops receive them, one Wait returns a single
+// completion, and Close discards the other.
+func testCmsgCloseDiscards(h *harness) {
+	a, b := h.socketpairType(unix.SOCK_DGRAM)
+	pr, pw := h.pipe(false)
+	for range 2 {
+		require.NoError(h.t, unix.Sendmsg(a, []byte("d"), unix.UnixRights(pr), nil, 0))
+	}
+	h.closeNow(pr)
+	ctl := [2][]byte{make([]byte, unix.CmsgSpace(4)), make([]byte, unix.CmsgSpace(4))}
+	buf := [2][]byte{make([]byte, 4), make([]byte, 4)}
+	for i := range 2 {
+		h.submit(&backend.Op{Kind: backend.KindRecvMsg, Fd: int32(b), Buf: buf[i], Control: ctl[i]})
+	}
+	one := make([]backend.Completion, 1)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		n, err := h.b.Wait(one, 100*time.Millisecond)
+		require.NoError(h.t, err)
+		if n == 1 {
+			break
+		}
+		require.True(h.t, time.Now().Before(deadline), "no recvmsg completion")
+	}
+	require.Equal(h.t, int32(1), one[0].Res)
+	got := h.rightsOf(one[0].Control)
+	require.Len(h.t, got, 1)
+	h.closeNow(got[0])
+	h.closeBackend()
+	for _, fd := range []int{a, b} {
+		h.closeNow(fd)
+	}
+	h.requireNoReader(pw) // the second received copy was closed by Close
 }

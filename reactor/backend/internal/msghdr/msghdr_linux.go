@@ -66,3 +66,30 @@ func Result(m *unix.Msghdr, op *backend.Op, c *backend.Completion) {
 		c.Flags |= backend.FlagCtrunc
 	}
 }
+
+// CloseRights closes every descriptor in the SCM_RIGHTS messages of control
+// (control messages a recvmsg wrote) and returns how many it closed. A
+// backend calls it on a completion it discards at Close, so that descriptors
+// the kernel already installed do not leak. It walks the messages in place
+// and allocates nothing; a malformed message ends the walk.
+func CloseRights(control []byte) int {
+	n := 0
+	for len(control) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(unsafe.SliceData(control)))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(control) {
+			break
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+			data := control[unix.CmsgLen(0):l]
+			for ; len(data) >= 4; data = data[4:] {
+				fd := *(*int32)(unsafe.Pointer(unsafe.SliceData(data)))
+				if unix.Close(int(fd)) == nil {
+					n++
+				}
+			}
+		}
+		control = control[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(control)):]
+	}
+	return n
+}
