@@ -226,6 +226,15 @@ type Op struct {
 	// only: the control messages to send, or the room the received ones are
 	// written into (see those kinds). Like Buf it belongs to the backend until
 	// the op's final completion: the kernel reads or writes it then.
+	//
+	// Allocation: the backends allocate nothing for Control. The x/sys/unix
+	// helpers do: unix.UnixRights and unix.UnixCredentials return a new slice
+	// per call, and unix.ParseSocketControlMessage, ParseUnixRights and
+	// ParseUnixCredentials allocate their results; a hot path builds its
+	// control buffer once (or writes the cmsghdr in place) and reads received
+	// messages in place. Size a receive buffer with unix.CmsgSpace; the
+	// kernel reports the space used, padding included (CmsgSpace(4) for
+	// one descriptor).
 	Control []byte
 
 	Events  uint32        // KindPoll
