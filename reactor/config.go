@@ -105,6 +105,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CompletionBatch <= 0 {
 		c.CompletionBatch = 256
 	}
+	if c.Sizes.Logger == nil {
+		c.Sizes.Logger = c.Logger // the backend's rare reports (CQ overflow, leaks at Close) go to the loop's logger
+	}
 	c.Sizes = c.Sizes.WithDefaults()
 	if !c.IgnoreEnv {
 		if v := os.Getenv(EnvBackend); v != "" {
@@ -123,6 +126,7 @@ func openBackend(cfg Config, log *slog.Logger) (backend.Backend, error) {
 	if openU == nil {
 		openU = openUring
 	}
+
 	switch cfg.Backend {
 	case Uring:
 		return openU(cfg.Sizes)

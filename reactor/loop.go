@@ -230,8 +230,12 @@ func (l *Loop) Done() <-chan struct{} { return l.doneCh }
 // Config.ShutdownTimeout; the loop sleeps meanwhile and still runs calls,
 // timers and completions), then "during" triggers, then the calls queued so
 // far, then every registered Resource is shut down (connections get
-// ConnectionLost) and the loop waits for every in-flight op's final completion
-// (up to Config.DrainTimeout), "after" triggers run, Call stops accepting, the
+// ConnectionLost: connections first close gracefully, flushing their queues)
+// and the loop waits for every in-flight op's final completion. Whatever has
+// not finished by Config.DrainTimeout is shut down a second time with a reason
+// matching ErrDrainTimeout and aborted (connections reset), so Run returns
+// within the "before" triggers' time plus DrainTimeout plus a short bound.
+// Meanwhile "after" triggers run, Call stops accepting, the
 // calls accepted until then run and what they started is shut down and
 // drained too, and the backend closes. Stop on a loop that never ran goes
 // through the same shutdown (without the Startup event) and releases it.

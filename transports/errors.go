@@ -25,6 +25,12 @@ var (
 	ErrConnectTimeout = errors.New("gyre: connect timed out")
 	// ErrAborted: the connection was aborted by this side.
 	ErrAborted = errors.New("gyre: connection aborted")
+	// ErrBadOptions: a Reactor's Listen or Connect method was given an options
+	// value of a type its network does not take (see Reactor).
+	ErrBadOptions = errors.New("gyre: bad options for this network")
+	// ErrUnsupportedNetwork: the network ("tcp", "unix", …) is not linked into
+	// the program; the error's text names the package to import.
+	ErrUnsupportedNetwork = errors.New("gyre: network not supported")
 )
 
 type doneError struct{}

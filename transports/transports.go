@@ -160,6 +160,16 @@ type Transport interface {
 	UnregisterProducer()
 	// Clock is the connection's loop as a time source.
 	Clock() Clock
+	// Reactor is the reactor the connection runs on (Twisted's
+	// transport.reactor): a protocol opens further connections through it,
+	// as a proxy does.
+	Reactor() Reactor
+	// A transport is itself a push producer, as in Twisted (a FileDescriptor
+	// is an IPushProducer): PauseProducing pauses reading, ResumeProducing
+	// resumes it, StopProducing is LoseConnection. A proxy therefore joins two
+	// connections with two RegisterProducer calls (each transport registered,
+	// streaming, on the other) and no adapter.
+	PushProducer
 }
 
 // TCPTransport adds TCP socket options.

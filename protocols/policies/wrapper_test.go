@@ -155,7 +155,8 @@ func TestWrapperPullProducerHeld(t *testing.T) {
 	clk.Advance(0)
 	require.Equal(t, 1, p.asked)
 	w.HoldProducer()
-	tr.SetPending(0)
+	tr.SetPending(10) // the producer wrote a chunk…
+	tr.SetPending(0)  // …which drained: the transport asks for the next
 	require.Equal(t, 1, p.asked, "withheld while held")
 	w.ReleaseProducer()
 	require.Equal(t, 2, p.asked, "delivered on release")

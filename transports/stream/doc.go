@@ -21,6 +21,10 @@
 //     cancels all of them on Close, and closes the descriptor (a KindClose op)
 //     only after the last final completion, so a completion can never reach a
 //     later user of the same descriptor number; then it calls onClosed once.
+//   - Networks and NetReactor: transport packages register themselves by
+//     name at init (RegisterNetwork: "tcp", later "unix"), and Reactor(loop)
+//     is the transports.Reactor of a real loop, finding them by name — the
+//     contracts package and the transports cannot import one another.
 //
 // # Composing a connection
 //

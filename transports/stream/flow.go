@@ -30,16 +30,14 @@ var ErrNilProducer = errors.New("gyre/stream: nil producer")
 //
 // Producer callbacks run through the protect function given to Init, so a
 // panicking producer is handled by the transport (tcp aborts the
-// connection). Callbacks may re-enter: a producer may Write, Unregister, or
-// Register another producer from inside a callback. The transport's Update
-// calls inside a callback are acted on after it returns, with one exception,
-// as in Twisted's FileDescriptor.write: a push producer whose
-// ResumeProducing writes past High gets PauseProducing at once, nested
-// inside ResumeProducing, so a producer that writes in a loop until it is
-// paused stops at High (plus one chunk). The paused state is recorded before
-// each call, so the producer is told the truth when it returns (Twisted's
-// #10529). PauseProducing never nests in PauseProducing, ResumeProducing
-// never in a callback.
+// connection). Callbacks may re-enter: a producer may Write (the transport's
+// Update calls are recorded and acted on after the callback returns, so
+// PauseProducing that writes more is not paused twice), and may Unregister,
+// or Register another producer, from inside a callback. One callback nests,
+// as in Twisted's FileDescriptor.write: a ResumeProducing that writes past
+// High gets PauseProducing inside that write, so a producer that loops
+// ("while not paused: produce") stops at the watermark instead of running
+// through everything it has.
 //
 // A streaming producer that implements only Producer (no PauseProducing) is
 // tracked but never called except StopProducing; likewise for a pull
@@ -60,7 +58,6 @@ type Flow struct {
 	n         int // the buffered count last given to Update
 	stopped   bool
 	busy      bool // inside settle: nested updates are picked up by its loop
-	inResume  bool // inside a push producer's ResumeProducing
 }
 
 // Init configures f: wm are the watermarks (WithDefaults is applied);
@@ -74,6 +71,11 @@ func (f *Flow) Init(wm transports.Watermarks, protect func(func()), later func(f
 
 // Watermarks are the watermarks in use (defaults filled in).
 func (f *Flow) Watermarks() transports.Watermarks { return f.wm }
+
+// SetWatermarks changes the watermarks (WithDefaults is applied); they take
+// effect at the next Update. A transport whose watermarks can be changed
+// after its producer registered (a test double's Watermarks field) calls it.
+func (f *Flow) SetWatermarks(wm transports.Watermarks) { f.wm = wm.WithDefaults() }
 
 // Register attaches p (Transport.RegisterProducer). streaming selects push
 // (PushProducer) or pull (PullProducer) semantics. A push producer
@@ -144,6 +146,14 @@ func (f *Flow) Update(n int) {
 		} else if n > 0 {
 			f.wantMore = false // the producer wrote; it is asked again at the next drain
 		}
+	} else if f.busy && !f.paused && n > f.wm.High {
+		// A write inside a callback (ResumeProducing) crossed High: pause now,
+		// nested, as Twisted does. It cannot recurse further: paused is set.
+		f.paused = true
+		if pp, ok := f.p.(transports.PushProducer); ok {
+			f.call(pp.PauseProducing)
+		}
+		return
 	}
 	f.settle()
 }
@@ -168,14 +178,6 @@ func (f *Flow) Stop() {
 // count, the producer, or stop the flow).
 func (f *Flow) settle() {
 	if f.busy {
-		if f.inResume && f.streaming && !f.paused && f.n > f.wm.High {
-			// A ResumeProducing writing past High: pause it now, or a
-			// producer that writes until paused would never stop.
-			f.paused = true
-			if pp, ok := f.p.(transports.PushProducer); ok {
-				f.call(pp.PauseProducing)
-			}
-		}
 		return
 	}
 	f.busy = true
@@ -202,9 +204,7 @@ func (f *Flow) settle() {
 		case f.paused && f.n <= f.wm.Low:
 			f.paused = false
 			if ok {
-				f.inResume = true
 				f.call(pp.ResumeProducing)
-				f.inResume = false
 			}
 		default:
 			return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gyre-io/gyre/clock"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/stream"
 )
 
 // ErrPumpLimit is returned by Pair.Flush when the pair was still busy after
@@ -32,6 +33,12 @@ var (
 // queue (ReadConnectionLost for a HalfCloseableProtocol peer, otherwise the
 // peer closes). All of these are delivered by a pump, never inside the call.
 //
+// Flow control is the real transports' (stream.Flow) over each end's queue.
+// Each end is also a push producer (PauseProducing pauses its reading,
+// StopProducing is LoseConnection). Both ends' Reactor is the pair's: the one
+// given to SetReactor, or a MemoryReactor on the pair's clock made on first
+// use; each Pump runs the calls queued on that MemoryReactor.
+//
 // Not goroutine-safe.
 type Pair struct {
 	// Client and Server are the two ends; Client is the client protocol's
@@ -43,7 +50,8 @@ type Pair struct {
 	// MaxRounds bounds Flush (10000 when <= 0).
 	MaxRounds int
 
-	clk clock.Clock
+	clk     clock.Clock
+	reactor transports.Reactor
 }
 
 // NewPair connects client and server: it calls server.ConnectionMade, then
@@ -69,14 +77,30 @@ func NewPair(client, server transports.Protocol, clk clock.Clock) *Pair {
 // Clock is the pair's clock.
 func (p *Pair) Clock() clock.Clock { return p.clk }
 
-// Pump runs one round: a fake clock turn, then the client's queue to the
-// server, the server's queue to the client, then pending closes. It reports
+// Reactor is both ends' reactor: the one given to SetReactor, or a
+// MemoryReactor on the pair's clock made on the first call.
+func (p *Pair) Reactor() transports.Reactor {
+	if p.reactor == nil {
+		p.reactor = NewMemoryReactor(p.clk)
+	}
+	return p.reactor
+}
+
+// SetReactor sets what Reactor (and both ends' Reactor) returns.
+func (p *Pair) SetReactor(r transports.Reactor) { p.reactor = r }
+
+// Pump runs one round: a fake clock turn, the calls queued on the pair's
+// MemoryReactor, then the client's queue to the server, the server's queue to the client, then pending closes. It reports
 // whether any bytes or close events moved.
 func (p *Pair) Pump() bool {
 	if f, ok := p.clk.(*clock.Fake); ok {
 		f.Advance(0)
 	}
-	moved := p.deliver(p.Client, p.Server)
+	moved := false
+	if m, ok := p.reactor.(*MemoryReactor); ok {
+		moved = m.RunCalls() > 0
+	}
+	moved = p.deliver(p.Client, p.Server) || moved
 	moved = p.deliver(p.Server, p.Client) || moved
 	moved = p.closeStep(p.Client) || moved
 	moved = p.closeStep(p.Server) || moved
@@ -176,11 +200,11 @@ type PipeTransport struct {
 	reason                              error
 	readPaused                          bool
 
-	producer       transports.Producer
-	streaming      bool
-	producerPaused bool
+	flow   stream.Flow
+	flowOn bool // flow.Init ran (lazily, so Watermarks can be set first)
 
 	// Watermarks bound the queue for producer flow control (zero: defaults).
+	// Set them before the first RegisterProducer.
 	Watermarks transports.Watermarks
 
 	noDelay       bool
@@ -188,7 +212,10 @@ type PipeTransport struct {
 	keepAliveIdle time.Duration
 }
 
-var _ transports.TCPTransport = (*PipeTransport)(nil)
+var (
+	_ transports.TCPTransport = (*PipeTransport)(nil)
+	_ transports.PushProducer = (*PipeTransport)(nil)
+)
 
 // Write queues a copy of p for the peer. ErrClosed after LoseConnection, Abort
 // or CloseWrite, or once the connection ended.
@@ -254,35 +281,45 @@ func (t *PipeTransport) PauseReading() { t.readPaused = true }
 // ResumeReading lets the next pump deliver to this end again.
 func (t *PipeTransport) ResumeReading() { t.readPaused = false }
 
-// RegisterProducer attaches a producer: a streaming one is paused while the
-// queue is above the high watermark and resumed once a pump brings it to the
-// low one; a pull one is asked for a chunk on the clock's next turn and then
-// whenever a pump empties the queue. ErrClosed after Abort or once the
-// connection ended; ErrProducerRegistered if one is registered.
+// RegisterProducer attaches a producer with stream.Flow, as the real
+// transports do: a streaming one is paused while the queue is above the high
+// watermark and resumed once a pump brings it to the low one; a pull one is
+// asked for a chunk on the clock's next turn and then whenever a pump
+// empties the queue. ErrClosed after Abort or once the connection ended;
+// ErrProducerRegistered if one is registered.
 func (t *PipeTransport) RegisterProducer(p transports.Producer, streaming bool) error {
 	if t.lost || t.aborted {
 		return transports.ErrClosed
 	}
-	if t.producer != nil {
-		return transports.ErrProducerRegistered
-	}
-	t.producer, t.streaming, t.producerPaused = p, streaming, false
-	if streaming {
-		t.queued()
-		return nil
-	}
-	t.pair.clk.CallLater(0, func() {
-		if t.producer == p && !t.lost && len(t.out) == 0 {
-			if pp, ok := p.(transports.PullProducer); ok {
-				pp.ResumeProducing()
-			}
-		}
-	})
-	return nil
+	return t.fc().Register(p, streaming)
 }
 
-// UnregisterProducer detaches the producer.
-func (t *PipeTransport) UnregisterProducer() { t.producer, t.producerPaused = nil, false }
+// UnregisterProducer detaches the producer (without calling it).
+func (t *PipeTransport) UnregisterProducer() { t.fc().Unregister() }
+
+// fc is the flow control, initialised on first use with Watermarks.
+func (t *PipeTransport) fc() *stream.Flow {
+	if !t.flowOn {
+		t.flowOn = true
+		t.flow.Init(t.Watermarks, nil, func(f func()) { t.pair.clk.CallLater(0, f) })
+		t.flow.Update(len(t.out))
+	} else if wm := t.Watermarks.WithDefaults(); wm != t.flow.Watermarks() {
+		t.flow.SetWatermarks(wm) // changed after the first use
+	}
+	return &t.flow
+}
+
+// Reactor is the pair's reactor (Pair.Reactor).
+func (t *PipeTransport) Reactor() transports.Reactor { return t.pair.Reactor() }
+
+// PauseProducing implements transports.PushProducer: PauseReading.
+func (t *PipeTransport) PauseProducing() { t.PauseReading() }
+
+// ResumeProducing implements transports.PushProducer: ResumeReading.
+func (t *PipeTransport) ResumeProducing() { t.ResumeReading() }
+
+// StopProducing implements transports.Producer: LoseConnection.
+func (t *PipeTransport) StopProducing() { _ = t.LoseConnection() }
 
 // Clock is the pair's clock.
 func (t *PipeTransport) Clock() transports.Clock { return t.pair.clk }
@@ -330,7 +367,7 @@ func (t *PipeTransport) WriteClosed() bool { return t.writeClosed }
 func (t *PipeTransport) ReadingPaused() bool { return t.readPaused }
 
 // ProducerPaused reports whether the registered streaming producer is paused.
-func (t *PipeTransport) ProducerPaused() bool { return t.producer != nil && t.producerPaused }
+func (t *PipeTransport) ProducerPaused() bool { return t.fc().Paused() }
 
 // Protocol is this end's protocol.
 func (t *PipeTransport) Protocol() transports.Protocol { return t.proto }
@@ -338,40 +375,14 @@ func (t *PipeTransport) Protocol() transports.Protocol { return t.proto }
 // Ended reports whether this end's protocol got ConnectionLost, and the reason.
 func (t *PipeTransport) Ended() (bool, error) { return t.lost, t.reason }
 
-// queued pauses a streaming producer once the queue passes the high watermark.
+// queued and delivered tell flow control the queue's new length.
 func (t *PipeTransport) queued() {
-	if t.producer == nil || !t.streaming || t.producerPaused || t.lost {
-		return
-	}
-	if len(t.out) > t.Watermarks.WithDefaults().High {
-		t.producerPaused = true
-		if pp, ok := t.producer.(transports.PushProducer); ok {
-			pp.PauseProducing()
-		}
+	if !t.lost {
+		t.fc().Update(len(t.out))
 	}
 }
 
-// delivered resumes a paused streaming producer at the low watermark, and asks
-// a pull producer for more once the queue is empty.
-func (t *PipeTransport) delivered() {
-	if t.producer == nil || t.lost {
-		return
-	}
-	if !t.streaming {
-		if len(t.out) == 0 {
-			if pp, ok := t.producer.(transports.PullProducer); ok {
-				pp.ResumeProducing()
-			}
-		}
-		return
-	}
-	if t.producerPaused && len(t.out) <= t.Watermarks.WithDefaults().Low {
-		t.producerPaused = false
-		if pp, ok := t.producer.(transports.PushProducer); ok {
-			pp.ResumeProducing()
-		}
-	}
-}
+func (t *PipeTransport) delivered() { t.queued() }
 
 // lose delivers ConnectionLost once, stopping the producer first.
 func (t *PipeTransport) lose(reason error) {
@@ -380,9 +391,6 @@ func (t *PipeTransport) lose(reason error) {
 	}
 	t.lost, t.reason = true, reason
 	t.out = nil
-	if p := t.producer; p != nil {
-		t.producer = nil
-		p.StopProducing()
-	}
+	t.fc().Stop()
 	t.proto.ConnectionLost(reason)
 }

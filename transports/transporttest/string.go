@@ -4,9 +4,14 @@
 //   - StringTransport records what a protocol writes and how it closes, and lets
 //     the test deliver bytes, end the connection and drive flow control.
 //   - Pair connects two protocols in memory; bytes move only when the test pumps.
-//   - MemoryReactor records ListenTCP/ConnectTCP calls and hands back a Port and
-//     a Connector the test drives.
+//   - MemoryReactor is a transports.Reactor: it records ListenTCP/ConnectTCP
+//     and ListenUNIX/ConnectUNIX calls and hands back a Port and a Connector
+//     the test drives; Call queues work the test runs with RunCalls.
 //   - Connect and FeedChunks are the usual first steps of a protocol test.
+//
+// Producer flow control is stream.Flow, the real transports' implementation,
+// and every double is itself a push producer (pause and resume reading; stop
+// is LoseConnection), as every gyre transport is.
 //
 // Time comes from a *clock.Fake the test owns. Nothing here is goroutine-safe:
 // like the real loop, every double belongs to the test goroutine.
@@ -19,6 +24,7 @@ import (
 
 	"github.com/gyre-io/gyre/clock"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/stream"
 )
 
 // Default addresses of a StringTransport (Twisted's getHost/getPeer defaults,
@@ -65,8 +71,14 @@ func (s ProducerState) String() string {
 //
 // Flow control is simulated: Pending is a byte count the test sets to stand for
 // data still queued in the kernel (SetPending), optionally grown by every Write
-// (CountWrites). Crossing the watermarks pauses and resumes a streaming
-// producer; reaching zero asks a pull producer for more.
+// (CountWrites). The decisions are the real transports' (stream.Flow): crossing
+// the watermarks pauses and resumes a streaming producer; falling to zero asks
+// a pull producer for more.
+//
+// The transport is itself a push producer, as every gyre transport is:
+// PauseProducing and ResumeProducing pause and resume reading, StopProducing
+// is LoseConnection. Its Reactor is the MemoryReactor that made it, the one
+// given to SetReactor, or else a MemoryReactor on its clock made on first use.
 //
 // Set the exported fields before handing the transport to a protocol. Not
 // goroutine-safe.
@@ -82,9 +94,10 @@ type StringTransport struct {
 	// record nothing.
 	WriteErr error
 
-	clk   clock.Clock
-	proto transports.Protocol
-	onEnd func(reason error) // FakeConnector's hook, after ConnectionLost
+	clk     clock.Clock
+	reactor transports.Reactor
+	proto   transports.Protocol
+	onEnd   func(reason error) // FakeConnector's hook, after ConnectionLost
 
 	buf     []byte
 	pending int
@@ -99,16 +112,19 @@ type StringTransport struct {
 	readPaused bool
 	held       []byte // received while reading was paused
 
-	producer  transports.Producer
-	streaming bool
-	pstate    ProducerState
+	flow     stream.Flow
+	flowOn   bool // flow.Init ran (lazily, so Watermarks can be set first)
+	pstopped bool // EndConnection stopped a registered producer
 
 	noDelay       bool
 	keepAlive     bool
 	keepAliveIdle time.Duration
 }
 
-var _ transports.TCPTransport = (*StringTransport)(nil)
+var (
+	_ transports.TCPTransport = (*StringTransport)(nil)
+	_ transports.PushProducer = (*StringTransport)(nil)
+)
 
 // NewStringTransport returns an empty transport whose Clock is clk (a fresh
 // clock.Fake when clk is nil).
@@ -246,37 +262,56 @@ func (t *StringTransport) ResumeReading() {
 	}
 }
 
-// RegisterProducer records p. It returns ErrClosed after Abort or once the
-// connection ended, and ErrProducerRegistered if one is already registered. A
-// streaming producer registered above the high watermark is paused at once; a
-// pull producer is asked for its first chunk on the clock's next turn (as the
-// real transport does), if it is still registered and Pending is zero then.
+// RegisterProducer attaches p with stream.Flow, as the real transports do.
+// It returns ErrClosed after Abort or once the connection ended, and
+// ErrProducerRegistered if one is already registered. A streaming producer
+// registered above the high watermark is paused at once; a pull producer is
+// asked for its first chunk on the clock's next turn, if it is still
+// registered and Pending is zero then.
 func (t *StringTransport) RegisterProducer(p transports.Producer, streaming bool) error {
 	if t.lost || t.aborted {
 		return transports.ErrClosed
 	}
-	if t.producer != nil {
-		return transports.ErrProducerRegistered
-	}
-	t.producer, t.streaming, t.pstate = p, streaming, Producing
-	if streaming {
-		if t.pending > t.Watermarks.WithDefaults().High {
-			t.pause()
-		}
-	} else {
-		t.clk.CallLater(0, func() {
-			if t.producer == p && t.pstate == Producing && t.pending == 0 {
-				t.resume()
-			}
-		})
-	}
-	return nil
+	return t.fc().Register(p, streaming)
 }
 
-// UnregisterProducer forgets the producer.
-func (t *StringTransport) UnregisterProducer() {
-	t.producer, t.streaming, t.pstate = nil, false, NoProducer
+// UnregisterProducer forgets the producer (without calling it).
+func (t *StringTransport) UnregisterProducer() { t.fc().Unregister() }
+
+// fc is the flow control, initialised on first use with Watermarks.
+func (t *StringTransport) fc() *stream.Flow {
+	if !t.flowOn {
+		t.flowOn = true
+		t.flow.Init(t.Watermarks, nil, func(f func()) { t.clk.CallLater(0, f) })
+		t.flow.Update(t.pending)
+	} else if wm := t.Watermarks.WithDefaults(); wm != t.flow.Watermarks() {
+		t.flow.SetWatermarks(wm) // changed after the first use
+	}
+	return &t.flow
 }
+
+// Reactor is the MemoryReactor that made the transport (FakePort.Accept,
+// FakeConnector.Succeed), the reactor given to SetReactor, or else a
+// MemoryReactor on the transport's clock, made on the first call (get it
+// back with t.Reactor().(*MemoryReactor) to drive what the protocol asked).
+func (t *StringTransport) Reactor() transports.Reactor {
+	if t.reactor == nil {
+		t.reactor = NewMemoryReactor(t.clk)
+	}
+	return t.reactor
+}
+
+// SetReactor sets what Reactor returns.
+func (t *StringTransport) SetReactor(r transports.Reactor) { t.reactor = r }
+
+// PauseProducing implements transports.PushProducer: PauseReading.
+func (t *StringTransport) PauseProducing() { t.PauseReading() }
+
+// ResumeProducing implements transports.PushProducer: ResumeReading.
+func (t *StringTransport) ResumeProducing() { t.ResumeReading() }
+
+// StopProducing implements transports.Producer: LoseConnection.
+func (t *StringTransport) StopProducing() { _ = t.LoseConnection() }
 
 // Clock is the clock given to NewStringTransport.
 func (t *StringTransport) Clock() transports.Clock { return t.clk }
@@ -337,62 +372,43 @@ func (t *StringTransport) KeepAlive() (on bool, idle time.Duration) {
 
 // Producer is the registered producer (nil if none) and whether it streams.
 func (t *StringTransport) Producer() (p transports.Producer, streaming bool) {
-	return t.producer, t.streaming
+	return t.fc().Producer()
 }
 
 // ProducerState is what the transport last told its producer.
-func (t *StringTransport) ProducerState() ProducerState { return t.pstate }
+func (t *StringTransport) ProducerState() ProducerState {
+	f := t.fc()
+	p, _ := f.Producer()
+	switch {
+	case t.pstopped:
+		return Stopped
+	case p == nil:
+		return NoProducer
+	case f.Paused():
+		return Paused
+	}
+	return Producing
+}
 
 // Pending is the simulated count of bytes still queued for the kernel.
 func (t *StringTransport) Pending() int { return t.pending }
 
 // SetPending sets the simulated queued byte count (n < 0 counts as 0) and runs
-// flow control: a streaming producer is paused when n rises above the high
-// watermark and resumed when it falls to the low one or below; a pull producer
-// gets ResumeProducing whenever n is set to zero (so SetPending(0) asks it for
-// the next chunk).
+// flow control (stream.Flow.Update): a streaming producer is paused when n
+// rises above the high watermark and resumed when it falls to the low one or
+// below; a pull producer gets ResumeProducing when n falls to zero from above
+// (setting zero again while it is zero asks nothing: the producer has not
+// written since it was last asked).
 func (t *StringTransport) SetPending(n int) {
 	if n < 0 {
 		n = 0
 	}
 	t.pending = n
-	if t.producer == nil {
-		return
-	}
-	wm := t.Watermarks.WithDefaults()
-	if t.streaming {
-		switch {
-		case n > wm.High && t.pstate == Producing:
-			t.pause()
-		case n <= wm.Low && t.pstate == Paused:
-			t.resume()
-		}
-		return
-	}
-	if n == 0 && t.pstate == Producing {
-		t.resume()
-	}
+	t.fc().Update(n)
 }
 
 // Drain simulates the kernel taking n queued bytes: SetPending(Pending()-n).
 func (t *StringTransport) Drain(n int) { t.SetPending(t.pending - n) }
-
-func (t *StringTransport) pause() {
-	t.pstate = Paused
-	if pp, ok := t.producer.(transports.PushProducer); ok {
-		pp.PauseProducing()
-	}
-}
-
-func (t *StringTransport) resume() {
-	t.pstate = Producing
-	switch p := t.producer.(type) {
-	case transports.PushProducer:
-		p.ResumeProducing()
-	case transports.PullProducer:
-		p.ResumeProducing()
-	}
-}
 
 // Receive delivers a copy of data to the connected protocol, or holds it while
 // reading is paused. It does nothing once the connection ended or when no
@@ -423,11 +439,10 @@ func (t *StringTransport) EndConnection(reason error) {
 	}
 	t.lostReason = reason
 	t.held = nil
-	if t.producer != nil {
-		p := t.producer
-		t.pstate = Stopped
-		p.StopProducing()
+	if p, _ := t.fc().Producer(); p != nil {
+		t.pstopped = true
 	}
+	t.flow.Stop()
 	if t.proto != nil {
 		t.proto.ConnectionLost(reason)
 	}

@@ -272,6 +272,10 @@ func TestStringTransportPullProducer(t *testing.T) {
 	tr.SetPending(0)
 	tr.SetPending(0)
 	require.Equal(t, 4, prod.resumes)
+	// The last ResumeProducing wrote nothing: it is not asked again until
+	// something it writes has drained (Twisted; stream.Flow).
+	tr.SetPending(0)
+	require.Equal(t, 4, prod.resumes)
 	require.Equal(t, "chunkchunkchunk", tr.String())
 	tr.EndConnection(nil)
 	require.Equal(t, 1, prod.stops)
