@@ -12,6 +12,7 @@ import (
 
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/sockaddr"
 	"github.com/gyre-io/gyre/transports/stream"
 )
 
@@ -91,7 +92,7 @@ func (h *hostAddr) String() string  { return h.addr }
 
 func target(ap netip.AddrPort) stream.Target {
 	t := stream.Target{Addr: net.TCPAddrFromAddrPort(ap)}
-	t.Len = rawAddr(ap, &t.Raw)
+	t.Len = sockaddr.Raw(ap, &t.Raw)
 	return t
 }
 
@@ -122,7 +123,7 @@ func dialSocket(t *stream.Target, opts ConnectOptions) (int, error) {
 	}
 	if opts.BindAddr.IsValid() {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		if err := unix.Bind(fd, toSockaddr(opts.BindAddr)); err != nil {
+		if err := unix.Bind(fd, sockaddr.Sockaddr(opts.BindAddr)); err != nil {
 			_ = unix.Close(fd)
 			return -1, os.NewSyscallError("bind", err)
 		}
@@ -139,11 +140,11 @@ func connectedConn(loop *reactor.Loop, fd int, t *stream.Target, opts ConnectOpt
 	if opts.KeepAlive > 0 {
 		_ = setKeepAlive(fd, true, opts.KeepAlive)
 	}
-	remote := remoteAddr(fd)
+	remote := sockaddr.RemoteTCP(fd)
 	if remote == nil {
 		remote = t.Addr
 	}
-	return newConn(loop, fd, stream.ConnConfig{Local: localAddr(fd), Remote: remote, Watermarks: opts.Watermarks})
+	return newConn(loop, fd, stream.ConnConfig{Local: sockaddr.LocalTCP(fd), Remote: remote, Watermarks: opts.Watermarks})
 }
 
 // Transport is the established connection, or nil.

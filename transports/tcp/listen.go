@@ -17,6 +17,7 @@ import (
 
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/sockaddr"
 	"github.com/gyre-io/gyre/transports/stream"
 )
 
@@ -69,7 +70,7 @@ func Listen(loop *reactor.Loop, addr string, f transports.Factory, opts ListenOp
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
-	laddr, _ := localAddr(fd).(*net.TCPAddr)
+	laddr, _ := sockaddr.LocalTCP(fd).(*net.TCPAddr)
 	l, err := stream.Listen(loop, fd, f, stream.ListenerConfig{
 		Net:  "tcp",
 		Addr: laddr,
@@ -93,7 +94,7 @@ func acceptedConn(loop *reactor.Loop, fd int, opts ListenOptions) *Conn {
 	if opts.KeepAlive > 0 {
 		_ = setKeepAlive(fd, true, opts.KeepAlive)
 	}
-	return newConn(loop, fd, stream.ConnConfig{Local: localAddr(fd), Remote: remoteAddr(fd), Watermarks: opts.Watermarks})
+	return newConn(loop, fd, stream.ConnConfig{Local: sockaddr.LocalTCP(fd), Remote: sockaddr.RemoteTCP(fd), Watermarks: opts.Watermarks})
 }
 
 func resolveListen(addr string) (netip.AddrPort, error) {
@@ -165,7 +166,7 @@ func listenSocket(ap netip.AddrPort, opts ListenOptions) (int, error) {
 			return fail("setsockopt", err)
 		}
 	}
-	if err := unix.Bind(fd, toSockaddr(ap)); err != nil {
+	if err := unix.Bind(fd, sockaddr.Sockaddr(ap)); err != nil {
 		return fail("bind", err)
 	}
 	backlog := opts.Backlog
