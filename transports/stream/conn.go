@@ -723,10 +723,18 @@ func (c *Conn) ResumeReading() {
 	c.armRecv()
 }
 
+// heldChunk bounds one DataReceived of bytes held while reading was paused.
+const heldChunk = 64 << 10
+
 func (c *Conn) deliverHeld() {
+	// In slices of at most heldChunk, so a protocol that pauses again (its
+	// write queue filled) is not handed everything held at once.
 	for len(c.held) > 0 && !c.paused && !c.own.Closing() && !c.lost && !c.disconnecting {
-		p := c.held
-		c.held = nil
+		n := min(len(c.held), heldChunk)
+		p := c.held[:n:n]
+		if c.held = c.held[n:]; len(c.held) == 0 {
+			c.held = nil
+		}
 		c.deliver(p)
 	}
 	if c.paused || c.own.Closing() || c.lost {
