@@ -13,6 +13,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/stream"
 )
 
 // ConnectOptions configure Connect. The zero value is a good default.
@@ -230,12 +231,11 @@ func (c *Connector) Complete(op *backend.Op, comp *backend.Completion) {
 	if c.opts.KeepAlive > 0 {
 		_ = setKeepAlive(fd, true, c.opts.KeepAlive)
 	}
-	conn := newConn(c.loop, fd, c.opts.Watermarks)
-	conn.local = localAddr(fd)
-	conn.remote = remoteAddr(fd)
-	if conn.remote == nil {
-		conn.remote = net.TCPAddrFromAddrPort(c.target)
+	remote := remoteAddr(fd)
+	if remote == nil {
+		remote = net.TCPAddrFromAddrPort(c.target)
 	}
+	conn := newConn(c.loop, fd, stream.ConnConfig{Local: localAddr(fd), Remote: remote, Watermarks: c.opts.Watermarks, OnLost: c.connLost})
 	var proto transports.Protocol
 	func() {
 		defer func() {
@@ -244,7 +244,7 @@ func (c *Connector) Complete(op *backend.Op, comp *backend.Completion) {
 				proto = nil
 			}
 		}()
-		proto = c.factory.BuildProtocol(conn.remote)
+		proto = c.factory.BuildProtocol(remote)
 	}()
 	if proto == nil {
 		_ = unix.Close(fd)
@@ -253,7 +253,6 @@ func (c *Connector) Complete(op *backend.Op, comp *backend.Completion) {
 	}
 	c.state = stateConnected
 	c.conn = conn
-	conn.onLost = c.connLost
 	conn.start(proto)
 }
 
@@ -261,8 +260,8 @@ func (c *Connector) Complete(op *backend.Op, comp *backend.Completion) {
 // returned nil.
 var ErrRefused = fmt.Errorf("gyre/tcp: factory refused the connection")
 
-func (c *Connector) connLost(conn *Conn, reason error) {
-	if c.conn != conn {
+func (c *Connector) connLost(conn *stream.Conn, reason error) {
+	if c.conn == nil || &c.conn.Conn != conn {
 		return
 	}
 	c.conn = nil

@@ -19,6 +19,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/stream"
 )
 
 // ListenOptions configure Listen. The zero value is a good default.
@@ -279,9 +280,8 @@ func (p *Port) accepted(fd int) {
 	if p.opts.KeepAlive > 0 {
 		_ = setKeepAlive(fd, true, p.opts.KeepAlive)
 	}
-	c := newConn(p.loop, fd, p.opts.Watermarks)
-	c.remote = remoteAddr(fd)
-	c.local = localAddr(fd)
+	remote := remoteAddr(fd)
+	c := newConn(p.loop, fd, stream.ConnConfig{Local: localAddr(fd), Remote: remote, Watermarks: p.opts.Watermarks})
 	var proto transports.Protocol
 	func() {
 		defer func() {
@@ -290,7 +290,7 @@ func (p *Port) accepted(fd int) {
 				proto = nil
 			}
 		}()
-		proto = p.factory.BuildProtocol(c.remote)
+		proto = p.factory.BuildProtocol(remote)
 	}()
 	if proto == nil {
 		_ = unix.Close(fd)
