@@ -14,7 +14,7 @@
 //
 //   - Ownership. Submit takes a *Op. From that moment until the op's final
 //     completion (the one without FlagMore) the backend may read and write the Op,
-//     every buffer it names (Buf, Bufs, Addr) and its Sys scratch space; the caller
+//     every buffer it names (Buf, Bufs, Addr, Control) and its Sys scratch space; the caller
 //     must keep the Op reachable and must not modify it. Cancellation does not end
 //     ownership: only the final completion does.
 //   - Single goroutine. Submit, Wait, ReleaseBuffer and Close are called from one
@@ -53,7 +53,8 @@
 //   - Errors in completions are negative errnos in Res, never Go errors; Err turns
 //     them into syscall.Errno values.
 //   - Close cancels whatever is still in flight, waits for the final completions
-//     (discarding them), then releases the kernel objects. Memory the kernel may
+//     (discarding them; descriptors a discarded recvmsg received with
+//     SCM_RIGHTS are closed), then releases the kernel objects. Memory the kernel may
 //     still write (io_uring's provided-buffer ring and buffers, the ring itself)
 //     is never unmapped while an op may be in flight: if the final completions do
 //     not all arrive within Close's bound, that memory is left mapped for the
@@ -85,8 +86,8 @@ var ErrUnsupported = errors.New("gyre/backend: operation not supported")
 // ErrInvalidOp is returned (wrapped, with a description) by Validate and so by
 // every backend's Submit for a malformed op: nil, an unknown Kind, Multishot or
 // BufferSelect on a kind that has none, a multishot recv without
-// BufferSelect, a connect without Addr, a sendmsg with AddrLen but no Addr, a
-// token reserved for backends, or an op submitted again before its final
+// BufferSelect, a connect without Addr, a sendmsg with AddrLen but no Addr,
+// Control on a kind other than sendmsg and recvmsg, a token reserved for backends, or an op submitted again before its final
 // completion. errors.Is(err, ErrUnsupported) also holds for it.
 var ErrInvalidOp error = invalidOp{}
 
@@ -140,12 +141,38 @@ const (
 	// (with FlagMore), then a final FlagNotif completion releases Buf. If the first
 	// completion has no FlagMore there is no notification.
 	KindSendZC
-	// KindRecvMsg receives one datagram on Fd into Buf (or a provided buffer with
-	// BufferSelect); the sender's address is written to Addr and AddrLen. Res =
-	// payload length; FlagTrunc when the datagram did not fit.
+	// KindRecvMsg is recvmsg(2) on Fd: one datagram, or the next bytes of a
+	// stream, into Buf (or a provided buffer with BufferSelect). With Addr set
+	// the sender's address is written there and AddrLen set to its length
+	// (Addr always has room for a unix.RawSockaddrAny). With Control set,
+	// control messages (cmsg(3): SCM_RIGHTS, SCM_CREDENTIALS, IP_PKTINFO, …)
+	// are written into it and the completion's Control is the part used.
+	// Res = payload length (0 at end of stream, or an empty datagram);
+	// FlagTrunc when the datagram did not fit Buf, FlagCtrunc when the
+	// control messages did not fit Control (the kernel then closes the
+	// descriptors of an SCM_RIGHTS message it could not deliver).
+	//
+	// Descriptors received with SCM_RIGHTS are always close-on-exec: every
+	// backend passes MSG_CMSG_CLOEXEC. On a stream socket a descriptor
+	// travels attached to a byte of data, and only a receive with a control
+	// buffer delivers it: a KindRecv (multishot included), or a KindRecvMsg
+	// without Control, that reads that byte makes the kernel close the
+	// descriptor. A stream that may carry descriptors is therefore read with
+	// single-shot KindRecvMsg ops and Control. Multishot is not allowed on
+	// KindRecvMsg (io_uring's multishot form, which writes name and control
+	// into the provided buffer, is left to the datagram transport).
 	KindRecvMsg
-	// KindSendMsg sends Buf (or Bufs) as one datagram to Addr[:AddrLen] (AddrLen 0:
-	// the connected peer). Res = bytes.
+	// KindSendMsg is sendmsg(2) (MSG_NOSIGNAL) of Buf, or of Bufs gathered, as
+	// one datagram to Addr[:AddrLen] (AddrLen 0: the connected peer), or as the
+	// next bytes of a connected stream (AddrLen 0). Control, when set, holds
+	// control messages to send with the data (build them with
+	// unix.UnixRights, unix.UnixCredentials, …). Res = bytes sent.
+	//
+	// On a stream socket the control messages go with the first byte sent:
+	// send at least one byte with them (Linux sends nothing, and passes no
+	// descriptor, for a stream sendmsg of zero bytes), and when Res is short
+	// send the rest without Control (they already went). A failed send
+	// (Res < 0) sent nothing.
 	KindSendMsg
 	// KindRead reads Fd (a pipe or file; current offset) into Buf. Res = bytes.
 	KindRead
@@ -195,6 +222,21 @@ type Op struct {
 	Addr    *unix.RawSockaddrAny
 	AddrLen uint32
 
+	// Control is ancillary data (cmsg(3)) for KindSendMsg and KindRecvMsg
+	// only: the control messages to send, or the room the received ones are
+	// written into (see those kinds). Like Buf it belongs to the backend until
+	// the op's final completion: the kernel reads or writes it then.
+	//
+	// Allocation: the backends allocate nothing for Control. The x/sys/unix
+	// helpers do: unix.UnixRights and unix.UnixCredentials return a new slice
+	// per call, and unix.ParseSocketControlMessage, ParseUnixRights and
+	// ParseUnixCredentials allocate their results; a hot path builds its
+	// control buffer once (or writes the cmsghdr in place) and reads received
+	// messages in place. Size a receive buffer with unix.CmsgSpace; the
+	// kernel reports the space used, padding included (CmsgSpace(4) for
+	// one descriptor).
+	Control []byte
+
 	Events  uint32        // KindPoll
 	How     int32         // KindShutdown
 	Timeout time.Duration // KindTimeout
@@ -230,6 +272,9 @@ const (
 	FlagTrunc
 	// FlagSockNonEmpty: the socket had more data after this recv.
 	FlagSockNonEmpty
+	// FlagCtrunc: a recvmsg's control messages did not all fit Op.Control
+	// (MSG_CTRUNC); descriptors that did not fit were closed by the kernel.
+	FlagCtrunc
 )
 
 // Completion is one result of one op.
@@ -239,6 +284,12 @@ type Completion struct {
 	Flags Flag
 	BufID uint16
 	Buf   []byte // with FlagBuffer: the received bytes, valid until ReleaseBuffer
+	// Control is, for a KindRecvMsg with Op.Control, the control messages
+	// received: Op.Control[:n] for the n bytes the kernel wrote (parse them
+	// with unix.ParseSocketControlMessage). It is a view of the caller's
+	// memory, valid as long as the caller keeps Op.Control untouched; nil
+	// when none arrived.
+	Control []byte
 }
 
 // Err returns nil for a successful completion and the errno for a failed one.

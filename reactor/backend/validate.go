@@ -26,8 +26,10 @@ func Reserved(t Token) bool { return t.Gen() == 0 && t.Slot() >= ReservedSlot }
 //
 // Per kind: Multishot is allowed on accept, poll and recv (recv only with
 // BufferSelect); BufferSelect on recv and recvmsg; connect needs Addr; a
-// sendmsg with AddrLen > 0 needs Addr; a cancel may not target a reserved
-// token. Goroutine-safe.
+// sendmsg with AddrLen > 0 needs Addr; Control only on sendmsg and recvmsg;
+// a cancel may not target a reserved token. The content of Control is the
+// kernel's to judge (a malformed control message fails the op with -EINVAL
+// in its completion). Goroutine-safe.
 func Validate(op *Op) error {
 	if op == nil {
 		return fmt.Errorf("%w: nil op", ErrInvalidOp)
@@ -54,6 +56,9 @@ func Validate(op *Op) error {
 	}
 	if op.BufferSelect && op.Kind != KindRecv && op.Kind != KindRecvMsg {
 		return fmt.Errorf("%w: BufferSelect on %v", ErrInvalidOp, op.Kind)
+	}
+	if op.Control != nil && op.Kind != KindSendMsg && op.Kind != KindRecvMsg {
+		return fmt.Errorf("%w: Control on %v", ErrInvalidOp, op.Kind)
 	}
 	switch op.Kind {
 	case KindConnect:

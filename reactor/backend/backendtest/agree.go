@@ -92,12 +92,20 @@ func testInvalidOps(h *harness) {
 		}
 		// A token reserved for backends, on every kind.
 		bad = append(bad, backend.Op{Kind: k, Fd: fd, Buf: buf, Addr: addr, AddrLen: alen, Token: reserved})
+		// Control messages only on sendmsg and recvmsg (an empty but set
+		// Control counts).
+		if k != backend.KindSendMsg && k != backend.KindRecvMsg {
+			bad = append(bad,
+				backend.Op{Kind: k, Fd: fd, Buf: buf, Addr: addr, AddrLen: alen, Control: unix.UnixRights(r)},
+				backend.Op{Kind: k, Fd: fd, Buf: buf, Addr: addr, AddrLen: alen, Control: []byte{}})
+		}
 	}
 	bad = append(bad,
 		backend.Op{Kind: backend.KindConnect, Fd: fd},                          // no Addr
 		backend.Op{Kind: backend.KindSendMsg, Fd: fd, Buf: buf, AddrLen: alen}, // AddrLen, no Addr
-		backend.Op{Kind: backend.KindCancel, Target: reserved},                 // the backend's own request
-		backend.Op{Kind: backend.KindShutdown + 1, Fd: fd},                     // unknown kind
+		backend.Op{Kind: backend.KindRecvMsg, Fd: fd, Buf: buf, Control: buf, Multishot: true},
+		backend.Op{Kind: backend.KindCancel, Target: reserved}, // the backend's own request
+		backend.Op{Kind: backend.KindShutdown + 1, Fd: fd},     // unknown kind
 		backend.Op{Kind: 255, Fd: fd},
 	)
 	require.ErrorIs(h.t, h.b.Submit(nil), backend.ErrInvalidOp, "nil op")
@@ -107,8 +115,8 @@ func testInvalidOps(h *harness) {
 			op.Token = h.token()
 		}
 		err := h.b.Submit(op)
-		require.ErrorIs(h.t, err, backend.ErrInvalidOp, "%v multishot=%v bufsel=%v addr=%v/%d token=%#x",
-			op.Kind, op.Multishot, op.BufferSelect, op.Addr != nil, op.AddrLen, uint64(op.Token))
+		require.ErrorIs(h.t, err, backend.ErrInvalidOp, "%v multishot=%v bufsel=%v addr=%v/%d control=%v token=%#x",
+			op.Kind, op.Multishot, op.BufferSelect, op.Addr != nil, op.AddrLen, op.Control != nil, uint64(op.Token))
 		require.ErrorIs(h.t, err, backend.ErrUnsupported)
 	}
 	// None of them produced a completion (the harness fails on an unknown

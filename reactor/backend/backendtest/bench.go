@@ -20,12 +20,64 @@ import (
 //   - multishot_recv_64: a peer writes 64 bytes, one armed multishot recv with
 //     provided buffers delivers them, the buffer is released.
 //   - timeout_cancel: arm an hour-long timeout and cancel it (two completions).
+//   - sendmsg_recvmsg_rights_64: send 64 bytes with an SCM_RIGHTS message on a
+//     socketpair and receive them with a control buffer (sendmsg, recvmsg
+//     with Control, and closing the received descriptor per iteration).
 func Bench(b *testing.B, newBackend NewFunc) {
 	b.Run("nop", func(b *testing.B) { benchNop(b, newBackend, 1) })
 	b.Run("nop_batch32", func(b *testing.B) { benchNop(b, newBackend, 32) })
 	b.Run("send_recv_64", func(b *testing.B) { benchSendRecv(b, newBackend) })
 	b.Run("multishot_recv_64", func(b *testing.B) { benchMultishot(b, newBackend) })
 	b.Run("timeout_cancel", func(b *testing.B) { benchTimeoutCancel(b, newBackend) })
+	b.Run("sendmsg_recvmsg_rights_64", func(b *testing.B) { benchRights(b, newBackend) })
+}
+
+func benchRights(b *testing.B, newBackend NewFunc) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	be := newBackend(b, backend.Config{})
+	defer func() { _ = be.Close() }()
+	msg := make([]byte, 64)
+	rbuf := make([]byte, 64)
+	rights := unix.UnixRights(fds[0]) // built once: UnixRights allocates
+	ctl := make([]byte, unix.CmsgSpace(4))
+	var send, recv backend.Op
+	out := make([]backend.Completion, 8)
+	check := func(c *backend.Completion) {
+		if c.Res != 64 {
+			b.Fatalf("completion %d: res %d", c.Token.Slot(), c.Res)
+		}
+		if c.Token == recv.Token {
+			// One SCM_RIGHTS message with one descriptor, read in place
+			// (unix.ParseSocketControlMessage would allocate).
+			if len(c.Control) != unix.CmsgSpace(4) || c.Flags&backend.FlagCtrunc != 0 {
+				b.Fatalf("control: %d bytes, flags %#x", len(c.Control), c.Flags)
+			}
+			fd := int(int32(c.Control[unix.CmsgLen(0)]) | int32(c.Control[unix.CmsgLen(0)+1])<<8 |
+				int32(c.Control[unix.CmsgLen(0)+2])<<16 | int32(c.Control[unix.CmsgLen(0)+3])<<24)
+			if err := unix.Close(fd); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		recv = backend.Op{Kind: backend.KindRecvMsg, Token: backend.MakeToken(1, uint32(i)), Fd: int32(fds[1]), Buf: rbuf, Control: ctl}
+		send = backend.Op{Kind: backend.KindSendMsg, Token: backend.MakeToken(2, uint32(i)), Fd: int32(fds[0]), Buf: msg, Control: rights}
+		if err := be.Submit(&recv); err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Submit(&send); err != nil {
+			b.Fatal(err)
+		}
+		benchWait(b, be, out, 2, check)
+	}
 }
 
 func benchTimeoutCancel(b *testing.B, newBackend NewFunc) {

@@ -19,6 +19,7 @@ func netScenarios() []scenario {
 		{name: "udp_sendmsg_recvmsg", fn: testUDP},
 		{name: "udp_truncation", fn: testUDPTrunc},
 		{name: "udp_recvmsg_parked_buffer_select", fn: testUDPParkedBufferSelect},
+		{name: "udp_empty_datagram_buffer_select", fn: testUDPEmptyBufferSelect},
 	}
 }
 
@@ -169,5 +170,21 @@ func testUDPParkedBufferSelect(h *harness) {
 	require.Equal(h.t, "pooled", string(c.Buf))
 	_, port := rawPort(&from)
 	require.Equal(h.t, aport, port)
+	h.release(c.BufID)
+}
+
+// An empty datagram received into a provided buffer completes with Res 0 and
+// hands out no buffer (like the end of a stream), on every backend; the next
+// datagram is received normally.
+func testUDPEmptyBufferSelect(h *harness) {
+	a, _ := h.udp()
+	b, bport := h.udp()
+	to, tolen := inet4(bport)
+	h.expectRes(h.submit(&backend.Op{Kind: backend.KindSendMsg, Fd: int32(a), Addr: to, AddrLen: tolen}), 0)
+	h.expectRes(h.submit(&backend.Op{Kind: backend.KindSendMsg, Fd: int32(a), Buf: []byte("next"), Addr: to, AddrLen: tolen}), 4)
+	c := h.expectRes(h.submit(&backend.Op{Kind: backend.KindRecvMsg, Fd: int32(b), BufferSelect: true}), 0)
+	require.Zero(h.t, c.Flags&backend.FlagBuffer, "an empty datagram must not hand out a provided buffer")
+	c = h.expectRes(h.submit(&backend.Op{Kind: backend.KindRecvMsg, Fd: int32(b), BufferSelect: true}), 4)
+	require.Equal(h.t, "next", string(c.Buf))
 	h.release(c.BufID)
 }

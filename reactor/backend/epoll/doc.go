@@ -27,6 +27,10 @@
 //     BufferSelect recv with -ENOBUFS only when the socket has data for it
 //     (checked with MSG_PEEK), so no byte is lost;
 //   - send_zc is a copying send followed by a FlagNotif completion;
+//   - sendmsg and recvmsg (control messages included, recvmsg with
+//     MSG_CMSG_CLOEXEC) build their msghdr in backend scratch for the
+//     duration of the call, through the package shared with the io_uring
+//     backend (reactor/backend/internal/msghdr), so results are identical;
 //   - timeouts live in a heap inside the backend and bound epoll_pwait2;
 //   - cancellation ends a parked op (or timeout) with -ECANCELED at once.
 //

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
+	"github.com/gyre-io/gyre/reactor/backend/internal/msghdr"
 	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
 	"github.com/gyre-io/gyre/reactor/backend/internal/waker"
 )
@@ -461,6 +462,11 @@ func (b *Backend) Close() error {
 	}
 	for _, t := range b.timers {
 		t.op.Sys.State, t.op.Sys.Next = 0, nil
+	}
+	for i := b.cqHead; i < len(b.cq); i++ {
+		if b.cq[i].Control != nil {
+			msghdr.CloseRights(b.cq[i].Control) // descriptors received for nobody
+		}
 	}
 	b.timers, b.cq, b.cqHead = nil, nil, 0
 	b.index = opindex.Index{}

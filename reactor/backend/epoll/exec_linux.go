@@ -2,11 +2,11 @@ package epoll
 
 import (
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/msghdr"
 )
 
 // Which wait list an op parks on.
@@ -362,11 +362,8 @@ func (b *Backend) setIov(op *backend.Op, p []byte) {
 
 func (b *Backend) execSendmsg(op *backend.Op) bool {
 	b.setIov(op, op.Buf)
-	if op.Kind == backend.KindSendMsg && op.Addr != nil && op.AddrLen > 0 {
-		b.msg.Name = (*byte)(unsafe.Pointer(op.Addr))
-		b.msg.Namelen = min(op.AddrLen, unix.SizeofSockaddrAny)
-	}
-	n, e := retry(func() (int, unix.Errno) { return sysSendmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
+	msghdr.Prepare(&b.msg, op)
+	n, e := retry(func() (int, unix.Errno) { return sysSendmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.SendFlags) })
 	b.msg = unix.Msghdr{}
 	return b.result(op, n, e)
 }
@@ -392,34 +389,25 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	op.Bufs = nil
 	b.setIov(op, p)
 	op.Bufs = saved
-	if op.Addr != nil {
-		b.msg.Name = (*byte)(unsafe.Pointer(op.Addr))
-		b.msg.Namelen = op.AddrLen
-		if b.msg.Namelen == 0 || b.msg.Namelen > unix.SizeofSockaddrAny {
-			b.msg.Namelen = unix.SizeofSockaddrAny
-		}
-	}
-	n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT) })
-	namelen, mflags := b.msg.Namelen, b.msg.Flags
-	b.msg = unix.Msghdr{}
+	msghdr.Prepare(&b.msg, op)
+	n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
 	if e != 0 {
+		b.msg = unix.Msghdr{}
 		if pooled {
 			b.pool.Put(id)
 		}
 		return b.result(op, 0, e)
 	}
-	if op.Addr != nil {
-		op.AddrLen = namelen
-	}
-	var flags backend.Flag
-	if mflags&unix.MSG_TRUNC != 0 {
-		flags |= backend.FlagTrunc
-	}
-	if pooled {
-		b.postBuf(op, n, flags, id)
+	if pooled && n > 0 {
+		b.postBuf(op, n, 0, id)
 	} else {
-		b.post(op, int32(n), flags)
+		if pooled {
+			b.pool.Put(id) // nothing received into it (an empty datagram, end of stream)
+		}
+		b.post(op, int32(n), 0)
 	}
+	msghdr.Result(&b.msg, op, &b.cq[len(b.cq)-1])
+	b.msg = unix.Msghdr{}
 	return false
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
+	"github.com/gyre-io/gyre/reactor/backend/internal/msghdr"
 	"github.com/gyre-io/gyre/reactor/backend/internal/opindex"
 	"github.com/gyre-io/gyre/reactor/backend/internal/waker"
 	ring "github.com/gyre-io/gyre/uring"
@@ -308,7 +309,9 @@ func (b *Backend) Close() error {
 			}
 			var c backend.Completion
 			for i := range k {
-				b.translate(&b.cqes[i], &c)
+				if b.translate(&b.cqes[i], &c) && c.Control != nil {
+					msghdr.CloseRights(c.Control) // descriptors received for nobody
+				}
 			}
 			b.r.CQAdvance(uint32(k))
 		}

@@ -25,7 +25,13 @@
 //     redone as a copying send followed by a synthetic FlagNotif completion.
 //   - Sendv, SendMsg and RecvMsg point the kernel at Op.Sys.Msg, which lives in
 //     the Op and so stays put while it is in flight (recvmsg writes the name
-//     length and flags back into it). Their iovec arrays come from a backend
+//     length, control length and flags back into it); its name and control
+//     fields point at Op.Addr and Op.Control, which the Op keeps reachable
+//     until the final completion (the kernel reads a sendmsg's control data,
+//     and writes a recvmsg's, when the request runs, not at submission).
+//     RecvMsg passes MSG_CMSG_CLOEXEC. The msghdr fields and the results are
+//     set by the package shared with the epoll backend
+//     (reactor/backend/internal/msghdr). Their iovec arrays come from a backend
 //     arena reused once the kernel has taken the SQEs: the kernel copies them at
 //     submission (IORING_FEAT_SUBMIT_STABLE), so callers may rebuild an Op from
 //     scratch each time without allocating. Op.Sys.Iov is used only for an op

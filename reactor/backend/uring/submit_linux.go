@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/msghdr"
 	ring "github.com/gyre-io/gyre/uring"
 )
 
@@ -18,7 +19,7 @@ const (
 	stEmuZC                       // send_zc done as a copying send + synthetic notification
 	stZCRetry                     // native send_zc said EOPNOTSUPP: redo it copying after its notification
 	stPollRecv                    // pool mode: poll for input, then receive into a pool buffer
-	stRecvMsg                     // recvmsg: copy AddrLen and MSG_TRUNC back at completion
+	stRecvMsg                     // recvmsg: copy AddrLen, control length and flags back at completion
 )
 
 const acceptFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
@@ -157,13 +158,10 @@ func iovec(p []byte) unix.Iovec {
 func (b *Backend) buildMsg(op *backend.Op) {
 	m := &op.Sys.Msg
 	*m = unix.Msghdr{}
+	msghdr.Prepare(m, op)
 	var iov []unix.Iovec
 	switch op.Kind {
 	case backend.KindSendv, backend.KindSendMsg:
-		if op.Kind == backend.KindSendMsg && op.AddrLen > 0 {
-			m.Name = (*byte)(unsafe.Pointer(op.Addr))
-			m.Namelen = op.AddrLen
-		}
 		switch {
 		case len(op.Bufs) > 0:
 			iov = b.iovecs(op, len(op.Bufs))
@@ -175,10 +173,6 @@ func (b *Backend) buildMsg(op *backend.Op) {
 			iov[0] = iovec(op.Buf)
 		}
 	case backend.KindRecvMsg:
-		if op.Addr != nil {
-			m.Name = (*byte)(unsafe.Pointer(op.Addr))
-			m.Namelen = unix.SizeofSockaddrAny
-		}
 		iov = b.iovecs(op, 1)
 		switch {
 		case op.BufferSelect:
@@ -292,13 +286,13 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 			s.PrepSendZC(fd, op.Buf, unix.MSG_NOSIGNAL, 0)
 		}
 	case backend.KindSendv, backend.KindSendMsg:
-		s.PrepSendmsg(fd, &op.Sys.Msg, unix.MSG_NOSIGNAL)
+		s.PrepSendmsg(fd, &op.Sys.Msg, msghdr.SendFlags)
 	case backend.KindRecvMsg:
 		if op.Sys.State&stPollRecv != 0 {
 			s.PrepPollAdd(fd, unix.POLLIN)
 			break
 		}
-		s.PrepRecvmsg(fd, &op.Sys.Msg, 0)
+		s.PrepRecvmsg(fd, &op.Sys.Msg, msghdr.RecvFlags)
 		if op.BufferSelect {
 			s.Flags |= ring.SQEBufferSelect
 			s.BufIndex = 0

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/msghdr"
 	ring "github.com/gyre-io/gyre/uring"
 )
 
@@ -164,12 +165,7 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 		return false
 	}
 	if st&stRecvMsg != 0 && c.Res >= 0 {
-		if op.Addr != nil {
-			op.AddrLen = op.Sys.Msg.Namelen
-		}
-		if op.Sys.Msg.Flags&unix.MSG_TRUNC != 0 {
-			c.Flags |= backend.FlagTrunc
-		}
+		msghdr.Result(&op.Sys.Msg, op, c)
 	}
 	if op.Kind == backend.KindSendZC {
 		switch {
@@ -236,11 +232,9 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 			b.syncIov = iovec(buf)
 			m := &op.Sys.Msg
 			*m = unix.Msghdr{Iov: &b.syncIov, Iovlen: 1}
-			if op.Addr != nil {
-				m.Name = (*byte)(unsafe.Pointer(op.Addr))
-				m.Namelen = unix.SizeofSockaddrAny
-			}
-			n, _, errno = unix.Syscall(unix.SYS_RECVMSG, uintptr(op.Fd), uintptr(unsafe.Pointer(m)), unix.MSG_DONTWAIT)
+			msghdr.Prepare(m, op)
+			n, _, errno = unix.Syscall(unix.SYS_RECVMSG, uintptr(op.Fd), uintptr(unsafe.Pointer(m)),
+				unix.MSG_DONTWAIT|msghdr.RecvFlags)
 			m.Iov = nil
 		} else {
 			n, _, errno = unix.Syscall6(unix.SYS_RECVFROM, uintptr(op.Fd), uintptr(unsafe.Pointer(&buf[0])),
