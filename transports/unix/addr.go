@@ -14,12 +14,12 @@ import (
 
 // ErrBadAddress is returned (wrapped in a *net.OpError) for a path that
 // cannot name a UNIX socket: empty, containing a NUL byte, or too long for
-// sun_path (at most 107 bytes for a filesystem path, which needs its
-// terminating NUL, and 107 bytes after the '@' for an abstract name).
+// sun_path: at most 107 bytes, the '@' of an abstract name included (a
+// filesystem path needs its terminating NUL; x/sys/unix allows abstract
+// names one byte shorter than the kernel would).
 var ErrBadAddress = errors.New("gyre/unix: bad address")
 
-// maxPath is the most bytes of a name sun_path holds (108, less the NUL a
-// filesystem path needs and the leading NUL an abstract name needs).
+// maxPath is the most bytes of a name as given (sun_path's 108 less one).
 const maxPath = len(unix.RawSockaddrUnix{}.Path) - 1
 
 // address is a parsed UNIX socket address.
@@ -34,11 +34,8 @@ type address struct {
 func parseAddr(path string) (address, error) {
 	a := address{name: path, abstract: strings.HasPrefix(path, "@")}
 	n := len(path)
-	if a.abstract {
-		n--
-	}
 	switch {
-	case n <= 0:
+	case n == 0 || path == "@":
 		return a, fmt.Errorf("%w: empty path %q", ErrBadAddress, path)
 	case strings.IndexByte(path, 0) >= 0:
 		return a, fmt.Errorf("%w: NUL byte in %q", ErrBadAddress, path)
