@@ -32,10 +32,13 @@ var ErrTooManyFDs = fmt.Errorf("gyre/unix: more than %d descriptors in one write
 // submission per read instead of one per burst. Without it, descriptors a
 // peer passes are closed by the kernel as their bytes are read.
 type FDReceiver interface {
-	// FDsReceived is called on the loop with the descriptors that arrived
-	// with the next bytes DataReceived will see (they are delivered before
-	// those bytes; while reading is paused, as they arrive, before the held
-	// bytes). The descriptors are open, close-on-exec, and the protocol's
+	// FDsReceived is called on the loop with descriptors that arrived, just
+	// before the DataReceived whose bytes hold the first byte they were sent
+	// with (WriteFDs' p[0]); the kernel may join bytes sent before and after
+	// it into that chunk, so the receiver cannot tell the exact byte — frame
+	// the stream so that it need not. While reading is paused they are
+	// delivered as they arrive, before the held bytes. The descriptors are
+	// open, close-on-exec, and the protocol's
 	// from now on: it must close them (or hand them on). fds is valid only
 	// during the call. Descriptors arriving after LoseConnection, or while
 	// the connection closes, are closed by the transport.

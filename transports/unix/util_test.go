@@ -59,17 +59,34 @@ func (r *recorder) ConnectionLost(reason error) {
 type fdRecorder struct {
 	recorder
 	fds   [][]int
-	order []string // "fds" and "data" in delivery order
+	fdsAt []int // the stream offset of the next byte when each FDsReceived came
+	ends  []int // the stream offset after each DataReceived
 }
 
 func (r *fdRecorder) FDsReceived(fds []int) {
 	r.fds = append(r.fds, append([]int(nil), fds...))
-	r.order = append(r.order, "fds")
+	r.fdsAt = append(r.fdsAt, r.data.Len())
 }
 
 func (r *fdRecorder) DataReceived(p []byte) {
-	r.order = append(r.order, "data")
 	r.recorder.DataReceived(p)
+	r.ends = append(r.ends, r.data.Len())
+}
+
+// deliveredWith checks that the i-th descriptors came right before the chunk
+// holding the byte at offset off (a chunk may begin with earlier bytes: the
+// kernel joins them into the read that takes the descriptors).
+func (r *fdRecorder) deliveredWith(t *testing.T, i, off int) {
+	t.Helper()
+	at := r.fdsAt[i]
+	require.LessOrEqual(t, at, off, "descriptors %d came after their byte", i)
+	for _, e := range r.ends {
+		if e > at {
+			require.Greater(t, e, off, "descriptors %d: the chunk after them ends before their byte", i)
+			return
+		}
+	}
+	t.Fatalf("descriptors %d: no data after them", i)
 }
 
 // built collects the protocols a factory built.
