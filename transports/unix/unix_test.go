@@ -99,7 +99,7 @@ type clientFactory struct {
 }
 
 func (f *clientFactory) BuildProtocol(net.Addr) transports.Protocol { return f.proto }
-func (f *clientFactory) StartedConnecting(transports.Connector)    { f.started++ }
+func (f *clientFactory) StartedConnecting(transports.Connector)     { f.started++ }
 func (f *clientFactory) ClientConnectionFailed(_ transports.Connector, err error) {
 	f.failed = err
 }
