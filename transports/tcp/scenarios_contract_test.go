@@ -90,6 +90,11 @@ func TestLoseConnectionStopsReading(t *testing.T) {
 		})
 		peer, s, serverFD := peerOf(t, port, built)
 		h.Do(func() { require.NoError(t, s.lose()) })
+		// The recv's cancel reaches the kernel at the loop's next wait; two
+		// more turns make sure it has, so the bytes below cannot race with a
+		// recv still armed (those would be read and dropped, as documented).
+		h.Do(func() {})
+		h.Do(func() {})
 		const n = 1000
 		_, err := unix.Write(peer, make([]byte, n))
 		require.NoError(t, err)
