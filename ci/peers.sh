@@ -38,6 +38,17 @@ start() {
   cat "$bin/$1-$2.log"; fail "$1 ($2) did not start"
 }
 
+# start_unix NAME BACKEND PATH -> sets PID; serves on the UNIX socket PATH
+start_unix() {
+  "$bin/$1" -addr "unix:$3" -backend "$2" >"$bin/$1-$2.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 100); do
+    [ -S "$3" ] && return 0
+    sleep 0.05
+  done
+  cat "$bin/$1-$2.log"; fail "$1 ($2) did not start on unix:$3"
+}
+
 stop() {
   kill -TERM "$PID"
   local rc=0
@@ -63,6 +74,17 @@ for be in uring epoll; do
       echo "ok echo nc ($be)"
     fi
     stop echo "$be"
+    if have socat; then
+      sock="$bin/echo-$be.sock"
+      start_unix echo "$be" "$sock"
+      out=$(printf 'hello unix\n' | timeout 10 socat -t 2 - "UNIX-CONNECT:$sock")
+      [ "$out" = "hello unix" ] || fail "echo/socat unix got '$out'"
+      timeout 20 socat -t 5 - "UNIX-CONNECT:$sock" < "$bin/blob" > "$bin/blob.out"
+      cmp "$bin/blob" "$bin/blob.out" || fail "echo/socat unix 1 MB differs"
+      stop echo "$be"
+      [ ! -e "$sock" ] || fail "echo left its socket file $sock"
+      echo "ok echo socat unix ($be)"
+    fi
   fi
 
   if [ -x "$bin/resp" ]; then

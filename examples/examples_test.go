@@ -199,3 +199,86 @@ func TestExampleUnknownEnvBackendFails(t *testing.T) {
 	require.Contains(t, string(out), reactor.EnvBackend)
 	require.NotContains(t, string(out), "listening")
 }
+
+// echo serves on a UNIX socket path (-addr unix:PATH) and an abstract name
+// (unix:@NAME) on both backends, echoes, and on SIGTERM exits 0 having
+// removed the socket file it created.
+func TestEchoUnix(t *testing.T) {
+	kinds := []string{"epoll"}
+	if uringAvailable() {
+		kinds = append(kinds, "uring")
+	}
+	for _, kind := range kinds {
+		for _, abstract := range []bool{false, true} {
+			t.Run(kind+map[bool]string{false: "/path", true: "/abstract"}[abstract], func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "echo.sock")
+				if abstract {
+					path = "@gyre-echo-test-" + filepath.Base(filepath.Dir(path))
+				}
+				s := start(t, "echo", nil, "-backend", kind, "-addr", "unix:"+path)
+				require.Equal(t, kind, s.backend)
+				require.Equal(t, "unix:"+path, s.addr)
+				c, err := net.DialTimeout("unix", path, 5*time.Second)
+				require.NoError(t, err)
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_, err = c.Write([]byte("hello unix"))
+				require.NoError(t, err)
+				got := make([]byte, 10)
+				_, err = io.ReadFull(c, got)
+				require.NoError(t, err)
+				require.Equal(t, "hello unix", string(got))
+				require.NoError(t, c.Close())
+				s.stop(t, syscall.SIGTERM)
+				if !abstract {
+					_, err := os.Lstat(path)
+					require.ErrorIs(t, err, os.ErrNotExist, "socket file removed at stop")
+				}
+			})
+		}
+	}
+}
+
+// A real peer: socat against echo on a UNIX path and an abstract name, both
+// backends (CI installs socat; without it the test skips).
+func TestEchoUnixSocat(t *testing.T) {
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		t.Skip("socat not installed")
+	}
+	kinds := []string{"epoll"}
+	if uringAvailable() {
+		kinds = append(kinds, "uring")
+	}
+	for _, kind := range kinds {
+		for _, abstract := range []bool{false, true} {
+			t.Run(kind+map[bool]string{false: "/path", true: "/abstract"}[abstract], func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "echo.sock")
+				peer := "UNIX-CONNECT:" + path
+				if abstract {
+					name := "gyre-socat-test-" + filepath.Base(filepath.Dir(path))
+					path, peer = "@"+name, "ABSTRACT-CONNECT:"+name
+				}
+				s := start(t, "echo", nil, "-backend", kind, "-addr", "unix:"+path)
+				blob := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+				cmd := exec.Command(socat, "-t", "5", "-", peer)
+				cmd.Stdin = bytes.NewReader(blob)
+				var out, errOut bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errOut
+				done := make(chan error, 1)
+				require.NoError(t, cmd.Start())
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err := <-done:
+					require.NoError(t, err, "socat: %s", errOut.String())
+				case <-time.After(30 * time.Second):
+					_ = cmd.Process.Kill()
+					<-done
+					t.Fatal("socat did not finish")
+				}
+				require.Equal(t, len(blob), out.Len())
+				require.True(t, bytes.Equal(blob, out.Bytes()))
+				s.stop(t, syscall.SIGTERM)
+			})
+		}
+	}
+}

@@ -12,16 +12,41 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/tcp"
+	"github.com/gyre-io/gyre/transports/unix"
 )
+
+// UnixPrefix marks an -addr that is a UNIX socket: unix:PATH, unix:@NAME.
+const UnixPrefix = "unix:"
+
+// listen listens on addr: a UNIX stream socket for unix:PATH (a stale
+// socket file left by a server that died is replaced; the file is removed
+// when the server stops), TCP otherwise.
+func listen(loop *reactor.Loop, addr string, f transports.Factory) (transports.Port, error) {
+	if path, ok := strings.CutPrefix(addr, UnixPrefix); ok {
+		return unix.Listen(loop, path, f, unix.ListenOptions{RemoveStale: true})
+	}
+	return tcp.Listen(loop, addr, f, tcp.ListenOptions{})
+}
+
+// addrString is a in -addr's form (unix:PATH for a UNIX socket).
+func addrString(a net.Addr) string {
+	if a.Network() == "unix" {
+		return UnixPrefix + a.String()
+	}
+	return a.String()
+}
 
 // Options is an example server's command line.
 type Options struct {
-	// Addr to listen on, HOST:PORT (port 0: any free port).
+	// Addr to listen on: HOST:PORT (TCP; port 0: any free port), or
+	// unix:PATH or unix:@NAME (a UNIX stream socket at a path, or a Linux
+	// abstract name).
 	Addr string
 	// Backend chosen by -backend; its default is GYRE_BACKEND, else auto.
 	Backend reactor.BackendKind
@@ -36,7 +61,7 @@ type Options struct {
 func ParseFlags(name, defaultAddr string, args []string, getenv func(string) string, out io.Writer) (Options, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	addr := fs.String("addr", defaultAddr, "listen address HOST:PORT")
+	addr := fs.String("addr", defaultAddr, "listen address: HOST:PORT, unix:PATH or unix:@NAME")
 	def, from := "auto", ""
 	if v := getenv(reactor.EnvBackend); v != "" {
 		def, from = v, " (default from "+reactor.EnvBackend+")"
@@ -97,13 +122,13 @@ func run(name, addr string, kind reactor.BackendKind, mk func(loop *reactor.Loop
 	if err != nil {
 		return err
 	}
-	port, err := tcp.Listen(loop, addr, mk(loop), tcp.ListenOptions{})
+	port, err := listen(loop, addr, mk(loop))
 	if err != nil {
 		loop.Stop()
 		<-loop.Done()
 		return err
 	}
-	slog.Info(name+" listening", "addr", port.Addr().String(), "backend", loop.Backend())
+	slog.Info(name+" listening", "addr", addrString(port.Addr()), "backend", loop.Backend())
 	if listening != nil {
 		listening(port.Addr(), loop.Backend())
 	}
