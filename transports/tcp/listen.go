@@ -70,6 +70,12 @@ func Listen(loop *reactor.Loop, addr string, f transports.Factory, opts ListenOp
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
+	return listenOn(loop, fd, f, opts)
+}
+
+// listenOn accepts on fd, a bound and listening TCP socket (owned from now
+// on), with accepted connections set up per opts.
+func listenOn(loop *reactor.Loop, fd int, f transports.Factory, opts ListenOptions) (*Port, error) {
 	laddr, _ := sockaddr.LocalTCP(fd).(*net.TCPAddr)
 	l, err := stream.Listen(loop, fd, f, stream.ListenerConfig{
 		Net:  "tcp",
