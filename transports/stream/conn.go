@@ -533,15 +533,7 @@ func (c *Conn) drained() {
 // endWrite ends the write direction (the WriteEnd hook).
 func (c *Conn) endWrite() {
 	if c.writeEnd == WriteEndClose {
-		c.finSent = true
-		if c.disconnecting {
-			c.teardown(c.reason, false)
-			return
-		}
-		if c.half != nil {
-			c.callProto(c.half.WriteConnectionLost)
-		}
-		c.teardown(transports.ErrConnectionDone, false)
+		c.writeEnded(true)
 		return
 	}
 	if err := c.own.Submit(slotCtl, backend.Op{Kind: backend.KindShutdown, How: unix.SHUT_WR}); err != nil {
@@ -559,6 +551,14 @@ func (c *Conn) ctlDone(comp *backend.Completion) {
 		c.teardown(transports.Lost(os.NewSyscallError("shutdown", comp.Err())), false)
 		return
 	}
+	c.writeEnded(false)
+}
+
+// writeEnded: the write direction has ended (the FIN went out, or, with
+// fdGone, the descriptor is to be closed). LoseConnection closes now; else
+// WriteConnectionLost, and the connection ends cleanly if the read
+// direction has ended too (or cannot go on).
+func (c *Conn) writeEnded(fdGone bool) {
 	c.finSent = true
 	if c.disconnecting {
 		c.teardown(c.reason, false)
@@ -567,7 +567,7 @@ func (c *Conn) ctlDone(comp *backend.Completion) {
 	if c.half != nil {
 		c.callProto(c.half.WriteConnectionLost)
 	}
-	if c.readEOF && !c.own.Closing() {
+	if (fdGone || c.readEOF) && !c.own.Closing() {
 		c.teardown(transports.ErrConnectionDone, false)
 	}
 }

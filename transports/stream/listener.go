@@ -193,16 +193,7 @@ func (l *Listener) accepted(fd int) {
 		return
 	}
 	c, self := l.cfg.NewConn(l.loop, fd)
-	var proto transports.Protocol
-	func() {
-		defer func() {
-			if err := reactor.Recovered(recover()); err != nil {
-				l.loop.ReportError(err)
-				proto = nil
-			}
-		}()
-		proto = l.factory.BuildProtocol(c.RemoteAddr())
-	}()
+	proto := buildProtocol(l.loop, l.factory, c.RemoteAddr())
 	if proto == nil {
 		_ = unix.Close(fd) // nothing was started on it
 		return
@@ -254,4 +245,16 @@ func (l *Listener) fdClosed() {
 			fs.StopFactory()
 		}
 	}
+}
+
+// buildProtocol asks f for a protocol for addr; a panic is reported to the
+// loop and refuses the connection (nil).
+func buildProtocol(loop *reactor.Loop, f transports.Factory, addr net.Addr) (proto transports.Protocol) {
+	defer func() {
+		if err := reactor.Recovered(recover()); err != nil {
+			loop.ReportError(err)
+			proto = nil
+		}
+	}()
+	return f.BuildProtocol(addr)
 }

@@ -28,9 +28,6 @@ func newConn(loop *reactor.Loop, fd int, cfg stream.ConnConfig) *Conn {
 	return c
 }
 
-// start binds proto to the connection, calls ConnectionMade and starts reading.
-func (c *Conn) start(proto transports.Protocol) { c.Start(proto, c) }
-
 // SetNoDelay implements transports.TCPTransport.
 func (c *Conn) SetNoDelay(on bool) error {
 	fd := c.Fd()
