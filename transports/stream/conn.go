@@ -91,7 +91,57 @@ type ConnConfig struct {
 	// OnLost, if set, runs once on the loop right after the protocol's
 	// ConnectionLost (a connector learns the end of its connection this way).
 	OnLost func(c *Conn, reason error)
+	// Control, if set, carries ancillary data (cmsg(3)) on a socket read
+	// with ReadRecv and written with WriteSend (UNIX sockets: SCM_RIGHTS);
+	// see ControlHandler.
+	Control ControlHandler
 }
+
+// ControlHandler is a Conn's hook for ancillary data (cmsg(3)), for a
+// transport whose stream sockets pass descriptors (the UNIX transport's
+// SCM_RIGHTS). Its methods are called on the loop.
+//
+// Receiving: a Conn with a handler whose ControlStart returns true reads
+// with single-shot recvmsg ops (backend.KindRecvMsg into a provided buffer,
+// with a control buffer of ControlSpace bytes allocated once per Conn)
+// instead of one multishot recv — one submission per read rather than one
+// per burst, the cost of receiving descriptors: a plain recv makes the
+// kernel close descriptors attached to the bytes it reads.
+//
+// Sending: before each send the Conn asks SendControl for the control
+// messages to attach to the send's first byte; a send that carries them is a
+// sendmsg (backend.KindSendMsg), and never a zero-copy send.
+type ControlHandler interface {
+	// ControlStart is called once by Start with the protocol, before
+	// reading starts: true reads with recvmsg and control (see above).
+	ControlStart(proto transports.Protocol) (recvControl bool)
+	// ControlReceived is called with the control messages of each recvmsg
+	// that carried any, before its bytes are delivered (or held, while
+	// reading is paused). ctl is valid only during the call. drop reports
+	// that the bytes will not be delivered (LoseConnection was called, or
+	// the connection is closing): the handler must release what ctl holds
+	// (close the descriptors). trunc reports backend.FlagCtrunc.
+	ControlReceived(ctl []byte, drop, trunc bool)
+	// SendControl is called before each send; off is the stream offset of
+	// the send's first byte (the bytes sent so far, see WriteOffset). It
+	// returns the control messages to send with that byte (nil: none; it
+	// must stay unchanged until ControlSent or ControlClosed) and, if limit
+	// > 0, the most bytes the send may carry, so that the next control
+	// message starts a send of its own.
+	SendControl(off int64) (ctl []byte, limit int)
+	// ControlSent is called after a send carrying the last SendControl
+	// answer sent at least one byte: the kernel has taken the messages.
+	ControlSent()
+	// ControlClosed is called once, after the descriptor was closed and
+	// before ConnectionLost: control messages not sent are released.
+	ControlClosed()
+}
+
+// ControlSpace is the size of the control buffer a Conn receives into:
+// room for one SCM_RIGHTS message of SCM_MAX_FD (253) descriptors — the
+// most one stream recvmsg delivers (Linux stops a stream read after the
+// first message carrying descriptors) — and one SCM_CREDENTIALS message.
+var ControlSpace = unix.CmsgSpace(253*4) + unix.CmsgSpace(unix.SizeofUcred)
 
 // The op slots of a Conn's Owner.
 const (
@@ -150,6 +200,12 @@ type Conn struct {
 	writeEnd WriteEnd
 	rbuf     []byte // ReadPlain's buffer
 
+	ctl     ControlHandler
+	recvCtl bool   // read with recvmsg and control (ControlStart)
+	cbuf    []byte // the control buffer recvmsg receives into
+	ctlOut  bool   // the send in flight carries control messages
+	sentOff int64  // bytes sent so far
+
 	sendBusy    bool // a chunk is out (a send, or a zero-copy send's first completion)
 	flushQueued bool
 	delivering  bool // inside DataReceived of a ReadPlain buffer: do not re-arm the read into it
@@ -186,7 +242,7 @@ func NewConn(loop *reactor.Loop, fd int, cfg ConnConfig) *Conn {
 func (c *Conn) Init(loop *reactor.Loop, fd int, cfg ConnConfig) {
 	*c = Conn{
 		loop: loop, local: cfg.Local, remote: cfg.Remote, onLost: cfg.OnLost, track: -1,
-		read: cfg.Read, write: cfg.Write, writeEnd: cfg.WriteEnd,
+		read: cfg.Read, write: cfg.Write, writeEnd: cfg.WriteEnd, ctl: cfg.Control,
 	}
 	c.self = c
 	c.own.Init(loop, fd, (*connOps)(c), c.closed)
@@ -211,6 +267,10 @@ func (c *Conn) Start(proto transports.Protocol, self transports.Transport) {
 	c.proto = proto
 	c.half, _ = proto.(transports.HalfCloseableProtocol)
 	c.track = c.loop.Track(c)
+	if c.ctl != nil && c.read == ReadRecv && c.ctl.ControlStart(proto) {
+		c.recvCtl = true
+		c.cbuf = make([]byte, ControlSpace)
+	}
 	if !c.callProto(func() { proto.ConnectionMade(c.self) }) {
 		return
 	}
@@ -270,6 +330,8 @@ func (c *Conn) armRecv() {
 	op := backend.Op{Kind: backend.KindRecv, Multishot: true, BufferSelect: true}
 	if c.read == ReadPlain {
 		op = backend.Op{Kind: backend.KindRead, Buf: c.rbuf}
+	} else if c.recvCtl {
+		op = backend.Op{Kind: backend.KindRecvMsg, BufferSelect: true, Control: c.cbuf}
 	}
 	if err := c.own.Submit(slotRecv, op); err != nil {
 		c.teardown(transports.Lost(err), false)
@@ -292,6 +354,13 @@ func (o *connOps) OpComplete(slot int, comp *backend.Completion) {
 }
 
 func (c *Conn) recvDone(comp *backend.Completion) {
+	if len(comp.Control) > 0 && c.ctl != nil {
+		drop := c.own.Closing() || c.lost || c.disconnecting
+		trunc := comp.Flags&backend.FlagCtrunc != 0
+		if !c.callProto(func() { c.ctl.ControlReceived(comp.Control, drop, trunc) }) {
+			return
+		}
+	}
 	if c.own.Closing() || c.lost {
 		return
 	}
@@ -421,6 +490,11 @@ func (c *Conn) queued() {
 // WriteOwned and not yet sent.
 func (c *Conn) Buffered() int { return c.q.Buffered() }
 
+// WriteOffset is the stream offset the next byte accepted for writing will
+// have: the bytes sent so far plus Buffered (ControlHandler.SendControl is
+// given the offsets the same way).
+func (c *Conn) WriteOffset() int64 { return c.sentOff + int64(c.q.Buffered()) }
+
 // Flush implements reactor.Flusher; the loop calls it before it waits.
 func (o *connOps) Flush() {
 	c := (*Conn)(o)
@@ -444,6 +518,20 @@ func (c *Conn) startSend() {
 		c.sendBusy = true
 		return
 	}
+	if c.ctl != nil {
+		ctl, limit := c.ctl.SendControl(c.sentOff)
+		if limit > 0 && len(chunk) > limit {
+			chunk, zc = chunk[:limit], false
+		}
+		if ctl != nil {
+			if err := c.own.Submit(slotSend, backend.Op{Kind: backend.KindSendMsg, Buf: chunk, Control: ctl}); err != nil {
+				c.teardown(transports.Lost(err), false)
+				return
+			}
+			c.sendBusy, c.ctlOut = true, true
+			return
+		}
+	}
 	if zc && !c.own.InFlight(slotZC) {
 		if err := c.own.Submit(slotZC, backend.Op{Kind: backend.KindSendZC, Buf: chunk}); err == nil {
 			c.sendBusy = true
@@ -459,6 +547,15 @@ func (c *Conn) startSend() {
 
 func (c *Conn) sendDone(comp *backend.Completion) {
 	c.sendBusy = false
+	if c.ctlOut {
+		c.ctlOut = false
+		if comp.Res > 0 {
+			c.ctl.ControlSent()
+		}
+	}
+	if comp.Res > 0 {
+		c.sentOff += int64(comp.Res)
+	}
 	if c.own.Closing() {
 		return
 	}
@@ -513,6 +610,7 @@ func (c *Conn) zcDone(comp *backend.Completion) {
 		return
 	}
 	c.q.SentZeroCopy(int(comp.Res), comp.More())
+	c.sentOff += int64(comp.Res)
 	if c.own.Closing() {
 		return
 	}
@@ -674,6 +772,9 @@ func (c *Conn) closed() {
 		reason = transports.ErrConnectionDone
 	}
 	c.flow.Stop()
+	if c.ctl != nil {
+		c.ctl.ControlClosed()
+	}
 	proto := c.proto
 	c.proto, c.half, c.held, c.rbuf = nil, nil, nil, nil
 	c.q.Drop(reason)
