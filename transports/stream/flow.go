@@ -30,16 +30,14 @@ var ErrNilProducer = errors.New("gyre/stream: nil producer")
 //
 // Producer callbacks run through the protect function given to Init, so a
 // panicking producer is handled by the transport (tcp aborts the
-// connection). Callbacks may re-enter: a producer may Write, Unregister, or
-// Register another producer from inside a callback. The transport's Update
-// calls inside a callback are acted on after it returns, with one exception,
-// as in Twisted's FileDescriptor.write: a push producer whose
-// ResumeProducing writes past High gets PauseProducing at once, nested
-// inside ResumeProducing, so a producer that writes in a loop until it is
-// paused stops at High (plus one chunk). The paused state is recorded before
-// each call, so the producer is told the truth when it returns (Twisted's
-// #10529). PauseProducing never nests in PauseProducing, ResumeProducing
-// never in a callback.
+// connection). Callbacks may re-enter: a producer may Write (the transport's
+// Update calls are recorded and acted on after the callback returns, so
+// PauseProducing that writes more is not paused twice), and may Unregister,
+// or Register another producer, from inside a callback. One callback nests,
+// as in Twisted's FileDescriptor.write: a ResumeProducing that writes past
+// High gets PauseProducing inside that write, so a producer that loops
+// ("while not paused: produce") stops at the watermark instead of running
+// through everything it has.
 //
 // A streaming producer that implements only Producer (no PauseProducing) is
 // tracked but never called except StopProducing; likewise for a pull
@@ -60,7 +58,6 @@ type Flow struct {
 	n         int // the buffered count last given to Update
 	stopped   bool
 	busy      bool // inside settle: nested updates are picked up by its loop
-	inResume  bool // inside a push producer's ResumeProducing
 }
 
 // Init configures f: wm are the watermarks (WithDefaults is applied);
@@ -181,14 +178,6 @@ func (f *Flow) Stop() {
 // count, the producer, or stop the flow).
 func (f *Flow) settle() {
 	if f.busy {
-		if f.inResume && f.streaming && !f.paused && f.n > f.wm.High {
-			// A ResumeProducing writing past High: pause it now, or a
-			// producer that writes until paused would never stop.
-			f.paused = true
-			if pp, ok := f.p.(transports.PushProducer); ok {
-				f.call(pp.PauseProducing)
-			}
-		}
 		return
 	}
 	f.busy = true
@@ -215,9 +204,7 @@ func (f *Flow) settle() {
 		case f.paused && f.n <= f.wm.Low:
 			f.paused = false
 			if ok {
-				f.inResume = true
 				f.call(pp.ResumeProducing)
-				f.inResume = false
 			}
 		default:
 			return

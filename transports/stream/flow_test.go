@@ -220,66 +220,58 @@ func TestFlowReentrantWrites(t *testing.T) {
 	require.Equal(t, []string{"pause"}, p.calls, "a write inside PauseProducing does not pause twice")
 	n = 0
 	f.Update(0)
-	// Resume writes 500: paused inside Resume (as Twisted's write does),
-	// once.
+	// Resume writes 500: paused inside that write (Twisted's FileDescriptor).
 	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
 	require.True(t, f.Paused())
 }
 
-// TestFlowResumeNotNestedInsideResume: PauseProducing may nest inside
-// ResumeProducing (a write past High), nothing else nests: no Resume inside
-// a callback, no Pause inside Pause.
-func TestFlowResumeNotNestedInsideResume(t *testing.T) {
+// TestFlowPauseInsideResume: a push producer that produces in a loop inside
+// ResumeProducing until paused (protocols/http's pipelining does) is paused
+// by the write that crosses High, so it stops there.
+func TestFlowPauseInsideResume(t *testing.T) {
 	var f Flow
 	f.Init(wm, nil, nil)
-	var stack []string
-	maxDepth := 0
+	n, paused, chunks := 0, false, 0
 	p := &recProducer{}
-	enter := func(name string) func() {
-		return func() {
-			for _, s := range stack {
-				require.False(t, s == name || s == "pause", "%s nested inside %v", name, stack)
-			}
-			stack = append(stack, name)
-			maxDepth = max(maxDepth, len(stack))
-			f.Update(1000)
-			stack = stack[:len(stack)-1]
-		}
-	}
-	p.onPause, p.onResum = enter("pause"), enter("resume")
-	require.NoError(t, f.Register(p, true))
-	f.Update(1000)
-	f.Update(0)
-	require.Equal(t, 2, maxDepth, "pause nests once inside resume")
-	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
-}
-
-// TestFlowPushProducerWritingUntilPaused: a push producer that writes in a
-// loop until it is paused (the usual shape, and tcp's) stops at High plus one
-// chunk when resumed, not only after its ResumeProducing returned. Before
-// the nested pause it wrote without bound.
-func TestFlowPushProducerWritingUntilPaused(t *testing.T) {
-	var f Flow
-	f.Init(wm, nil, nil)
-	n, paused, writes := 0, false, 0
-	p := &recProducer{}
-	produce := func() {
-		for !paused && writes < 1000 {
+	p.onPause = func() { paused = true }
+	p.onResum = func() {
+		paused = false
+		for !paused && chunks < 100 {
+			chunks++
 			n += 30
-			writes++
 			f.Update(n)
 		}
 	}
-	p.onPause = func() { paused = true }
-	p.onResum = func() { paused = false; produce() }
 	require.NoError(t, f.Register(p, true))
-	produce()
-	require.LessOrEqual(t, n, wm.High+30)
+	n = 200
+	f.Update(n)
+	require.True(t, paused)
 	n = 0
 	f.Update(0)
-	require.True(t, paused)
-	require.LessOrEqual(t, n, wm.High+30, "ResumeProducing wrote past High unpaused")
+	require.Equal(t, 4, chunks, "30-byte chunks: the fourth crosses High=100 and pauses")
+	require.True(t, f.Paused())
 	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls)
+}
+
+func TestFlowResumeNotNestedInsideResume(t *testing.T) {
+	var f Flow
+	f.Init(wm, nil, nil)
+	depth, maxDepth := 0, 0
+	p := &recProducer{}
+	enter := func() {
+		depth++
+		maxDepth = max(maxDepth, depth)
+		f.Update(1000)
+		f.Update(0)
+		f.Update(1000)
+		depth--
+	}
+	p.onPause, p.onResum = enter, enter
+	require.NoError(t, f.Register(p, true))
+	f.Update(1000)
+	f.Update(0)
+	require.Equal(t, 2, maxDepth, "only a pause nests, inside a resume; nothing nests inside a pause")
+	require.Equal(t, []string{"pause", "resume", "pause"}, p.calls[:3])
 }
 
 func TestFlowStopOnce(t *testing.T) {
