@@ -35,7 +35,7 @@ var tcpKind = streamsuite.Kind{
 		return c, nil
 	},
 	Weak: streamsuite.WeakProbe[tcp.Conn],
-	Caps: streamsuite.Caps{ResetWithoutUnread: true, ConnStateInfo: true, ShutdownListener: true},
+	Caps: streamsuite.Caps{ResetWithoutUnread: true, EOFBeforeUnreadReset: true, ConnStateInfo: true, ConnectWaitsOnFullBacklog: true, ShutdownListener: true},
 }
 
 // TestSuite is the stream transports' scenario suite (chunking, large
