@@ -12,6 +12,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/streamsuite"
 	"github.com/gyre-io/gyre/transports/tcp"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestHostNameBindAddrAndDualStack(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		echoF := transports.FactoryFunc(func(net.Addr) transports.Protocol { return &recorder{echo: true} })
+		echoF := transports.FactoryFunc(func(net.Addr) transports.Protocol { return &streamsuite.Recorder{Echo: true} })
 		p, err := tcp.Listen(h.Loop, "[::]:0", echoF, tcp.ListenOptions{})
 		if err != nil {
 			t.Skipf("no IPv6: %v", err)
@@ -29,31 +30,31 @@ func TestHostNameBindAddrAndDualStack(t *testing.T) {
 		defer h.Do(func() { _ = p.Close() })
 		port := p.Addr().(*net.TCPAddr).Port
 
-		cf := newClientFactory()
+		cf := streamsuite.NewClientFactory()
 		var remote net.Addr
 		var local net.Addr
-		cf.onMade = func(r *recorder) {
-			remote, local = r.t.RemoteAddr(), r.t.LocalAddr()
-			_ = r.t.Write([]byte("named"))
+		cf.OnMade = func(r *streamsuite.Recorder) {
+			remote, local = r.T.RemoteAddr(), r.T.LocalAddr()
+			_ = r.T.Write([]byte("named"))
 		}
-		cf.onData = func(r *recorder, _ []byte) {
-			if r.data.Len() >= 5 {
-				_ = r.t.LoseConnection()
+		cf.OnData = func(r *streamsuite.Recorder, _ []byte) {
+			if r.Data.Len() >= 5 {
+				_ = r.T.LoseConnection()
 			}
 		}
 		bind := netip.MustParseAddrPort("127.0.0.1:0")
 		_, err = tcp.Connect(h.Loop, net.JoinHostPort("localhost", itoa(port)), cf, tcp.ConnectOptions{BindAddr: bind})
 		require.NoError(t, err)
 		select {
-		case err := <-cf.lostCh:
+		case err := <-cf.LostCh:
 			require.ErrorIs(t, err, transports.ErrConnectionDone)
-		case err := <-cf.failed:
+		case err := <-cf.Failed:
 			t.Fatalf("connect by name failed: %v", err)
 		case <-time.After(10 * time.Second):
 			t.Fatal("no connection")
 		}
 		h.Do(func() {
-			require.Equal(t, "named", cf.proto.data.String())
+			require.Equal(t, "named", cf.Proto.Data.String())
 			require.Equal(t, port, remote.(*net.TCPAddr).Port)
 			require.True(t, local.(*net.TCPAddr).IP.IsLoopback())
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/streamsuite"
 	"github.com/gyre-io/gyre/transports/stream"
 	"github.com/gyre-io/gyre/transports/tcp"
 )
@@ -27,7 +28,7 @@ func TestReactorTCPOptions(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		var r transports.Reactor = stream.Reactor(h.Loop)
-		f := transports.FactoryFunc(func(net.Addr) transports.Protocol { return &recorder{echo: true} })
+		f := transports.FactoryFunc(func(net.Addr) transports.Protocol { return &streamsuite.Recorder{Echo: true} })
 		for _, opts := range []any{nil, tcp.ListenOptions{Backlog: 8}, &tcp.ListenOptions{}, (*tcp.ListenOptions)(nil)} {
 			p, err := r.ListenTCP("127.0.0.1:0", f, opts)
 			require.NoError(t, err, "%T", opts)
@@ -77,36 +78,36 @@ func connectOnLoop(t *testing.T, h *reactortest.Loop, ctx context.Context, addr 
 func TestConnectProtocolTCP(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		port, _ := server(t, h, func() *recorder { return &recorder{echo: true} })
+		port, _ := streamsuite.Serve(t, &tcpKind, h, func() *streamsuite.Recorder { return &streamsuite.Recorder{Echo: true} })
 
 		// Success: done after ConnectionMade, on the loop; the protocol
 		// then owns the connection.
-		cl := &recorder{}
+		cl := &streamsuite.Recorder{}
 		ch, c := connectOnLoop(t, h, context.Background(), port.Addr().String(), cl, tcp.ConnectOptions{Timeout: 5 * time.Second})
 		res := <-ch
 		require.NoError(t, res.err)
 		require.True(t, res.onLoop)
 		h.Do(func() {
-			require.Equal(t, 1, cl.made)
-			require.Same(t, cl.t, res.t)
+			require.Equal(t, 1, cl.Made)
+			require.Same(t, cl.T, res.t)
 			require.Equal(t, port.Addr().String(), c.Destination().String())
 			require.NoError(t, res.t.Write([]byte("ping")))
 		})
-		require.True(t, h.Eventually(5*time.Second, func() bool { return cl.data.String() == "ping" }))
+		require.True(t, h.Eventually(5*time.Second, func() bool { return cl.Data.String() == "ping" }))
 		h.Do(func() { require.NoError(t, res.t.LoseConnection()) })
-		require.True(t, h.Eventually(5*time.Second, func() bool { return cl.lost == 1 }))
+		require.True(t, h.Eventually(5*time.Second, func() bool { return cl.Lost == 1 }))
 
 		// Refused: a port nobody listens on.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		dead := ln.Addr().String()
 		require.NoError(t, ln.Close())
-		p := &recorder{}
+		p := &streamsuite.Recorder{}
 		ch, _ = connectOnLoop(t, h, context.Background(), dead, p, nil)
 		res = <-ch
 		require.ErrorIs(t, res.err, syscall.ECONNREFUSED)
 		require.Nil(t, res.t)
-		h.Do(func() { require.Zero(t, p.made) })
+		h.Do(func() { require.Zero(t, p.Made) })
 	})
 }
 
@@ -115,13 +116,13 @@ func TestConnectProtocolTCP(t *testing.T) {
 func TestConnectProtocolTCPCancel(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		port, built := server(t, h, func() *recorder { return &recorder{} })
+		port, built := streamsuite.Serve(t, &tcpKind, h, func() *streamsuite.Recorder { return &streamsuite.Recorder{} })
 		fds := reactortest.FDCount()
 		const n = 20
 		var wins, cancels int
 		for range n {
 			ctx, cancel := context.WithCancel(context.Background())
-			p := &recorder{}
+			p := &streamsuite.Recorder{}
 			ch := make(chan result, 2)
 			h.Do(func() {
 				_, err := transports.ConnectProtocol(ctx, stream.Reactor(h.Loop), "tcp", port.Addr().String(), p, nil,
@@ -133,14 +134,14 @@ func TestConnectProtocolTCPCancel(t *testing.T) {
 			if res.err == nil {
 				wins++
 				h.Do(func() {
-					require.Equal(t, 1, p.made)
+					require.Equal(t, 1, p.Made)
 					require.NoError(t, res.t.Abort())
 				})
-				require.True(t, h.Eventually(5*time.Second, func() bool { return p.lost == 1 }))
+				require.True(t, h.Eventually(5*time.Second, func() bool { return p.Lost == 1 }))
 			} else {
 				cancels++
 				require.ErrorIs(t, res.err, context.Canceled)
-				h.Do(func() { require.Zero(t, p.made) })
+				h.Do(func() { require.Zero(t, p.Made) })
 			}
 			select {
 			case r := <-ch:
@@ -152,7 +153,7 @@ func TestConnectProtocolTCPCancel(t *testing.T) {
 		// Every server-side connection ends too (refused or aborted ones).
 		require.True(t, h.Eventually(5*time.Second, func() bool {
 			for _, r := range built() {
-				if r.lost != 1 {
+				if r.Lost != 1 {
 					return false
 				}
 			}
@@ -165,7 +166,7 @@ func TestConnectProtocolTCPCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		h.Do(func() {
-			_, err := transports.ConnectProtocol(ctx, stream.Reactor(h.Loop), "tcp", port.Addr().String(), &recorder{}, nil,
+			_, err := transports.ConnectProtocol(ctx, stream.Reactor(h.Loop), "tcp", port.Addr().String(), &streamsuite.Recorder{}, nil,
 				func(transports.Transport, error) { t.Error("done called") })
 			require.ErrorIs(t, err, context.Canceled)
 		})

@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"bytes"
@@ -14,29 +14,28 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // TestFDReuseServerSide aborts an accepted connection while its receive is
 // in flight and data is arriving, then accepts a new connection that gets the
 // same descriptor number: nothing of the old connection (data, completions,
 // callbacks) may reach the new one.
-func TestFDReuseServerSide(t *testing.T) {
+func testFDReuseServerSide(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, fmt.Sprintf("server conn %d", i))
 			s.keep = true
 			return s
 		})
-		sa := sockaddrOf(t, p.Addr())
+		sa := sockaddrOf(t, k, p.Addr())
 		rounds := scaled(40, 10)
 		reused := 0
 
 		// The client of each round is connected before the previous round's
 		// server side is aborted, so the accept of the next round is the
 		// first to ask for a descriptor after the old one was closed.
-		next := rawSocket(t)
+		next := rawSocket(t, k)
 		require.NoError(t, unix.Connect(next, sa))
 		for round := 0; round < rounds; round++ {
 			cA := next
@@ -47,7 +46,7 @@ func TestFDReuseServerSide(t *testing.T) {
 
 			// The next client's socket exists (its number taken) before A's
 			// server descriptor is freed.
-			next = rawSocket(t)
+			next = rawSocket(t, k)
 
 			// Data in flight towards A while it is aborted.
 			// Connection r only ever carries letter(r).
@@ -98,13 +97,9 @@ func TestFDReuseServerSide(t *testing.T) {
 func letter(i int) byte { return 'a' + byte(i%26) }
 
 // peerFD is the descriptor number of the server side of the raw client c.
-func peerFD(t *testing.T, p *tcp.Port, c int) int {
+func peerFD(t *testing.T, p Port, c int) int {
 	t.Helper()
-	la, err := unix.Getsockname(c)
-	require.NoError(t, err)
-	local, err := net.ResolveTCPAddr("tcp", sockaddrString(la))
-	require.NoError(t, err)
-	return socketFD(p.Addr(), local)
+	return socketFD(p.Addr().String(), peerAddrString(t, c))
 }
 
 // reuseClient is the client factory of TestFDReuseClientSide: every
@@ -134,7 +129,7 @@ func (f *reuseClient) BuildProtocol(net.Addr) transports.Protocol {
 	f.fds = append(f.fds, -1)
 	f.markers = append(f.markers, 0)
 	s.onMade = func(s *strict) {
-		fd := socketFD(s.tr.LocalAddr(), s.tr.RemoteAddr())
+		fd := fdOf(s.tr)
 		f.mu.Lock()
 		f.fds[i] = fd
 		f.mu.Unlock()
@@ -188,11 +183,11 @@ func (f *reuseClient) ClientConnectionLost(c transports.Connector, err error) {
 // arriving and its connector reconnects inside ClientConnectionLost; the new
 // connection (usually on the same descriptor number) sees only its own
 // server's bytes.
-func TestFDReuseClientSide(t *testing.T) {
+func testFDReuseClientSide(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		chunk := make([]byte, 1024)
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, fmt.Sprintf("server conn %d", i))
 			marker := bytes.Repeat([]byte{letter(i)}, len(chunk))
 			var pump func()
@@ -208,7 +203,7 @@ func TestFDReuseClientSide(t *testing.T) {
 		})
 		rounds := scaled(40, 10)
 		f := &reuseClient{t: t, rounds: rounds, min: 2048, done: make(chan struct{})}
-		_, err := tcp.Connect(h.Loop, p.Addr().String(), f, tcp.ConnectOptions{})
+		_, err := k.Connect(h.Loop, p.Addr().String(), f, 0)
 		require.NoError(t, err)
 		select {
 		case <-f.done:

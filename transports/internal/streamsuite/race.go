@@ -1,6 +1,6 @@
-//go:build !race
+//go:build race
 
-package tcp_test
+package streamsuite
 
 // raceEnabled scales the load tests down under the race detector.
-const raceEnabled = false
+const raceEnabled = true

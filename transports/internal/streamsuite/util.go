@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"net"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // strict is a Protocol that checks Twisted's contract as it goes:
@@ -155,9 +154,10 @@ func (s *strict) waitLost(t testing.TB, d time.Duration) {
 	}
 }
 
-// strictServer listens on 127.0.0.1:0 and builds protocols with mk (given the
-// accept index). It returns the port and the protocols built so far.
-func strictServer(t *testing.T, h *reactortest.Loop, opts tcp.ListenOptions, mk func(i int) *strict) (*tcp.Port, func() []*strict) {
+// strictServer listens on a fresh address of k and builds protocols with mk
+// (given the accept index). It returns the port and the protocols built so
+// far.
+func strictServer(t *testing.T, k *Kind, h *reactortest.Loop, mk func(i int) *strict) (Port, func() []*strict) {
 	t.Helper()
 	var mu sync.Mutex
 	var built []*strict
@@ -168,7 +168,7 @@ func strictServer(t *testing.T, h *reactortest.Loop, opts tcp.ListenOptions, mk 
 		mu.Unlock()
 		return s
 	})
-	p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, opts)
+	p, err := k.listen(t, h, f)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		select {
@@ -216,8 +216,8 @@ func waitMade(t *testing.T, s *strict) {
 }
 
 // socketFD finds the descriptor of this process whose socket has exactly this
-// local and peer address (-1 if none).
-func socketFD(local, peer net.Addr) int {
+// local and peer address (as sockaddrString gives them; -1 if none).
+func socketFD(local, peer string) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return -1
@@ -236,38 +236,11 @@ func socketFD(local, peer net.Addr) int {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		if sockaddrString(la) == local.String() && sockaddrString(pa) == peer.String() {
+		if sockaddrString(la) == local && sockaddrString(pa) == peer {
 			return fd
 		}
 	}
 	return -1
-}
-
-func sockaddrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return (&net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}).String()
-	case *unix.SockaddrInet6:
-		return (&net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}).String()
-	}
-	return ""
-}
-
-// rawSocket makes a blocking IPv4 TCP socket (not yet connected); the caller
-// closes it.
-func rawSocket(t *testing.T) int {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	return fd
-}
-
-func sockaddrOf(t *testing.T, a net.Addr) unix.Sockaddr {
-	t.Helper()
-	ta := a.(*net.TCPAddr)
-	sa := &unix.SockaddrInet4{Port: ta.Port}
-	copy(sa.Addr[:], ta.IP.To4())
-	return sa
 }
 
 // scaled returns n, divided under -short and under the race detector.

@@ -1,10 +1,11 @@
-package tcp_test
+package streamsuite
 
 import (
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,15 +15,13 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
-// goEcho is a Go net echo server for gyre clients; stop closes it and every
+// goEcho is a Go net echo server (of k's network) for gyre clients; stop closes it and every
 // connection and waits for its goroutines.
-func goEcho(t *testing.T) (addr string, stop func()) {
+func goEcho(t *testing.T, k *Kind) (addr string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := k.netListen(t)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -106,17 +105,19 @@ func (f *shutdownClients) ClientConnectionLost(c transports.Connector, _ error) 
 }
 
 // TestStopWithTrafficInFlight stops the loop while 50 accepted connections
-// stream both ways, 10 client connections ping-pong, one connect hangs and the
-// port accepts: every protocol gets ConnectionLost exactly once (the accepted
-// ones with a clean ErrConnectionDone: their peers read), every
-// connector reports its end once, and no goroutine or descriptor is left.
-func TestStopWithTrafficInFlight(t *testing.T) {
+// stream both ways, 10 client connections ping-pong, one connect hangs (on a
+// kind without Caps.ConnectWaitsOnFullBacklog: has failed at once with
+// EAGAIN) and the port accepts: every protocol gets ConnectionLost exactly
+// once (the accepted ones with a clean ErrConnectionDone: their peers read),
+// every connector reports its end once, and no goroutine or descriptor is
+// left.
+func testStopWithTrafficInFlight(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		hung := fullBacklog(t)
-		echoAddr, stopEcho := goEcho(t)
+		hung := fullBacklog(t, k)
+		echoAddr, stopEcho := goEcho(t, k)
 		// Warm Go's own poller (it keeps descriptors) before counting.
-		if c, err := net.Dial("tcp", echoAddr); err == nil {
+		if c, err := net.Dial(k.Network, echoAddr); err == nil {
 			_ = c.Close()
 		}
 		before := reactortest.FDCount()
@@ -124,7 +125,7 @@ func TestStopWithTrafficInFlight(t *testing.T) {
 
 		h := reactortest.Start(t, kind)
 		const nServer, nClient = 50, 10
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, fmt.Sprintf("server %d", i))
 			s.onData = func(s *strict, p []byte) { _ = s.tr.Write(p) }
 			return s
@@ -137,7 +138,7 @@ func TestStopWithTrafficInFlight(t *testing.T) {
 		var peers sync.WaitGroup
 		var peerConns []net.Conn
 		for i := 0; i < nServer; i++ {
-			c, err := net.DialTimeout("tcp", p.Addr().String(), 5*time.Second)
+			c, err := net.DialTimeout(k.Network, p.Addr().String(), 5*time.Second)
 			require.NoError(t, err)
 			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 			peerConns = append(peerConns, c)
@@ -157,13 +158,13 @@ func TestStopWithTrafficInFlight(t *testing.T) {
 		}
 
 		cf := &shutdownClients{t: t, lost: map[transports.Connector]int{}, failed: map[transports.Connector][]error{}}
-		var connectors []*tcp.Connector
+		var connectors []transports.Connector
 		for i := 0; i < nClient; i++ {
-			c, err := tcp.Connect(h.Loop, echoAddr, cf, tcp.ConnectOptions{})
+			c, err := k.Connect(h.Loop, echoAddr, cf, 0)
 			require.NoError(t, err)
 			connectors = append(connectors, c)
 		}
-		hungConn, err := tcp.Connect(h.Loop, hung, cf, tcp.ConnectOptions{Timeout: time.Minute})
+		hungConn, err := k.Connect(h.Loop, hung, cf, time.Minute)
 		require.NoError(t, err)
 
 		// Everything flows.
@@ -213,7 +214,12 @@ func TestStopWithTrafficInFlight(t *testing.T) {
 			require.Empty(t, cf.failed[c], "connector %d", i)
 		}
 		require.Len(t, cf.failed[hungConn], 1, "the hung connect must fail once")
-		require.ErrorIs(t, cf.failed[hungConn][0], transports.ErrConnectStopped)
+		if k.Caps.ConnectWaitsOnFullBacklog {
+			require.ErrorIs(t, cf.failed[hungConn][0], transports.ErrConnectStopped)
+		} else {
+			// It failed at once, long before Stop (on every backend).
+			require.ErrorIs(t, cf.failed[hungConn][0], syscall.EAGAIN)
+		}
 		require.Zero(t, cf.lost[hungConn])
 		cf.mu.Unlock()
 

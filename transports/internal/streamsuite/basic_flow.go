@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"bytes"
@@ -12,24 +12,23 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
-func TestWriteOwnedKeepsOrderAndReleasesAfterSend(t *testing.T) {
+func testWriteOwnedKeepsOrderAndReleasesAfterSend(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		owned := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 		released := make(chan error, 1)
-		p, _ := server(t, h, func() *recorder {
-			return &recorder{onMade: func(r *recorder) {
-				c := r.t.(*tcp.Conn)
+		p, _ := Serve(t, k, h, func() *Recorder {
+			return &Recorder{OnMade: func(r *Recorder) {
+				c := r.T.(ownedWriter)
 				require.NoError(t, c.Write([]byte("head:")))
 				require.NoError(t, c.WriteOwned(owned, func(err error) { released <- err }))
 				require.NoError(t, c.Write([]byte(":tail")))
 				require.NoError(t, c.LoseConnection())
 			}}
 		})
-		c := dial(t, p)
+		c := Dial(t, k, p)
 		got, err := io.ReadAll(c)
 		require.NoError(t, err)
 		want := append(append([]byte("head:"), owned...), ":tail"...)
@@ -42,6 +41,15 @@ func TestWriteOwnedKeepsOrderAndReleasesAfterSend(t *testing.T) {
 		}
 	})
 }
+
+// ownedWriter is the zero-copy write of stream transports (stream.Conn).
+type ownedWriter interface {
+	transports.Transport
+	WriteOwned(p []byte, done func(error)) error
+}
+
+// buffered reports the bytes queued for writing (stream.Conn).
+type buffered interface{ Buffered() int }
 
 // pushProducer writes chunks while not paused.
 type pushProducer struct {
@@ -63,7 +71,7 @@ func (p *pushProducer) produce() {
 	for !p.paused && !p.stopped && p.written < p.limit {
 		_ = p.t.Write(p.chunk)
 		p.written += len(p.chunk)
-		if q := p.t.(*tcp.Conn).Buffered(); q > p.maxQueue {
+		if q := p.t.(buffered).Buffered(); q > p.maxQueue {
 			p.maxQueue = q
 		}
 	}
@@ -73,22 +81,22 @@ func (p *pushProducer) produce() {
 	}
 }
 
-func TestSlowReaderPausesPushProducer(t *testing.T) {
+func testSlowReaderPausesPushProducer(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		var prod *pushProducer
 		const total = 32 << 20
 		f := transports.FactoryFunc(func(net.Addr) transports.Protocol {
-			return &recorder{onMade: func(r *recorder) {
-				prod = &pushProducer{t: r.t, chunk: make([]byte, 16<<10), limit: total}
-				require.NoError(t, r.t.RegisterProducer(prod, true))
-				require.ErrorIs(t, r.t.RegisterProducer(prod, true), transports.ErrProducerRegistered)
+			return &Recorder{OnMade: func(r *Recorder) {
+				prod = &pushProducer{t: r.T, chunk: make([]byte, 16<<10), limit: total}
+				require.NoError(t, r.T.RegisterProducer(prod, true))
+				require.ErrorIs(t, r.T.RegisterProducer(prod, true), transports.ErrProducerRegistered)
 				prod.produce()
 			}}
 		})
-		p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{Watermarks: transports.Watermarks{High: 256 << 10, Low: 64 << 10}})
+		p, err := k.Listen(h.Loop, k.NewAddr(t), f, transports.Watermarks{High: 256 << 10, Low: 64 << 10})
 		require.NoError(t, err)
-		c := dial(t, p)
+		c := Dial(t, k, p)
 		// Do not read for a while: the producer must pause with a bounded queue.
 		require.True(t, h.Eventually(5*time.Second, func() bool { return prod != nil && prod.paused }))
 		time.Sleep(50 * time.Millisecond)
@@ -104,25 +112,25 @@ func TestSlowReaderPausesPushProducer(t *testing.T) {
 	})
 }
 
-func TestPauseReadingHoldsData(t *testing.T) {
+func testPauseReadingHoldsData(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		p, built := server(t, h, func() *recorder {
-			return &recorder{onData: func(r *recorder, _ []byte) {
-				if r.data.Len() >= 5 && r.data.Len() < 10 {
-					r.t.PauseReading()
+		p, built := Serve(t, k, h, func() *Recorder {
+			return &Recorder{OnData: func(r *Recorder, _ []byte) {
+				if r.Data.Len() >= 5 && r.Data.Len() < 10 {
+					r.T.PauseReading()
 				}
 			}}
 		})
-		c := dial(t, p)
+		c := Dial(t, k, p)
 		_, _ = c.Write([]byte("first"))
-		require.True(t, h.Eventually(5*time.Second, func() bool { return len(built()) == 1 && built()[0].data.Len() >= 5 }))
+		require.True(t, h.Eventually(5*time.Second, func() bool { return len(built()) == 1 && built()[0].Data.Len() >= 5 }))
 		_, _ = c.Write([]byte("second"))
 		time.Sleep(50 * time.Millisecond)
 		h.Do(func() {
-			require.Equal(t, "first", built()[0].data.String(), "data delivered while paused")
-			built()[0].t.ResumeReading()
+			require.Equal(t, "first", built()[0].Data.String(), "data delivered while paused")
+			built()[0].T.ResumeReading()
 		})
-		require.True(t, h.Eventually(5*time.Second, func() bool { return built()[0].data.String() == "firstsecond" }))
+		require.True(t, h.Eventually(5*time.Second, func() bool { return built()[0].Data.String() == "firstsecond" }))
 	})
 }

@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"errors"
@@ -11,7 +11,6 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // cycler is a client factory that runs connect → write → echo →
@@ -92,7 +91,7 @@ func errorsIsDone(err error) bool { return errors.Is(err, transports.ErrConnecti
 // -race) connect/echo/close cycles through a Connector against a port on the
 // same loop: every cycle accepted and served, every protocol on both sides
 // lost exactly once, and the descriptor count back to where it started.
-func TestTenThousandConnectCloseCycles(t *testing.T) {
+func testTenThousandConnectCloseCycles(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		before := reactortest.FDCount()
@@ -101,12 +100,12 @@ func TestTenThousandConnectCloseCycles(t *testing.T) {
 			server.built++
 			return &echoLost{t: t, lost: &server.lost}
 		})
-		p, err := tcp.Listen(h.Loop, "127.0.0.1:0", sf, tcp.ListenOptions{})
+		p, err := k.listen(t, h, sf)
 		require.NoError(t, err)
 		n := scaled(10000, 1000)
 		f := &cycler{t: t, total: n, done: make(chan struct{})}
 		start := time.Now()
-		_, err = tcp.Connect(h.Loop, p.Addr().String(), f, tcp.ConnectOptions{})
+		_, err = k.Connect(h.Loop, p.Addr().String(), f, 0)
 		require.NoError(t, err)
 		select {
 		case <-f.done:

@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"errors"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // exhaustFDs lowers RLIMIT_NOFILE's soft limit to just above the highest
@@ -80,7 +79,7 @@ func emfileErrors(h *reactortest.Loop) (n int, other []error) {
 // with EMFILE; the port backs off (a bounded number of failed accepts, no
 // spin) and, once descriptors are available again, accepts the connections
 // that waited in the backlog and serves them.
-func TestAcceptEMFILEBacksOff(t *testing.T) {
+func testAcceptEMFILEBacksOff(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		// Hold the loop so the port does not start accepting before the
@@ -95,7 +94,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 			}
 		}
 		t.Cleanup(unblock)
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, "server")
 			s.onData = func(s *strict, p []byte) { _ = s.tr.Write(p) }
 			return s
@@ -103,7 +102,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		const nClients = 5
 		var clients []net.Conn
 		for i := 0; i < nClients; i++ {
-			c, err := net.DialTimeout("tcp", p.Addr().String(), 5*time.Second)
+			c, err := net.DialTimeout(k.Network, p.Addr().String(), 5*time.Second)
 			require.NoError(t, err)
 			clients = append(clients, c)
 			_ = c.SetDeadline(time.Now().Add(20 * time.Second))

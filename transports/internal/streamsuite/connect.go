@@ -1,9 +1,8 @@
-package tcp_test
+package streamsuite
 
 import (
 	"errors"
 	"net"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -14,14 +13,15 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
-// fullBacklog returns the address of a loopback listener (listen backlog 0,
-// never accepting) whose accept queue is full, so that the SYN of a further
-// connect is dropped and the connect hangs. It skips the test when the kernel
-// completes connections anyway. Everything is closed at cleanup.
-func fullBacklog(t *testing.T) string {
+// fullBacklog returns the address of a listener of k's family (listen
+// backlog 0, never accepting) whose accept queue is full, so that a further
+// connect cannot complete: on TCP the SYN is dropped and the connect hangs;
+// on UNIX a non-blocking connect fails with EAGAIN (a blocking one would
+// wait). It skips the test when the kernel completes connections anyway.
+// Everything is closed at cleanup.
+func fullBacklog(t *testing.T, k *Kind) string {
 	t.Helper()
 	var fds []int
 	t.Cleanup(func() {
@@ -29,23 +29,25 @@ func fullBacklog(t *testing.T) string {
 			_ = unix.Close(fd)
 		}
 	})
-	lfd := rawSocket(t)
+	lfd, addr := rawListener(t, k, 0)
 	fds = append(fds, lfd)
-	require.NoError(t, unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
-	require.NoError(t, unix.Listen(lfd, 0))
 	sa, err := unix.Getsockname(lfd)
 	require.NoError(t, err)
-	port := sa.(*unix.SockaddrInet4).Port
-	target := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
 
-	connect := func() int {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	// connect starts a non-blocking connect; it reports whether the queue
+	// refused it at once (AF_UNIX: EAGAIN).
+	connect := func() (fd int, refused bool) {
+		fd, err := unix.Socket(family(k), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		require.NoError(t, err)
 		fds = append(fds, fd)
-		if err := unix.Connect(fd, target); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		err = unix.Connect(fd, sa)
+		if errors.Is(err, unix.EAGAIN) && k.Network == "unix" {
+			return fd, true
+		}
+		if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 			t.Fatalf("filling the backlog: connect: %v", err)
 		}
-		return fd
+		return fd, false
 	}
 	connected := func(fd int, wait time.Duration) bool {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
@@ -57,28 +59,28 @@ func fullBacklog(t *testing.T) string {
 		return err == nil && soErr == 0
 	}
 	// The queue (backlog 0) takes one connection; the next must hang.
-	first := connect()
-	if !connected(first, 2*time.Second) {
+	first, refused := connect()
+	if refused || !connected(first, 2*time.Second) {
 		t.Fatalf("the first connection to the never-accepting listener did not complete")
 	}
-	probe := connect()
-	if connected(probe, 100*time.Millisecond) {
+	probe, refused := connect()
+	if !refused && connected(probe, 100*time.Millisecond) {
 		t.Skip("the kernel completed a connection to a full accept queue (syncookies?); no way to make connect hang on loopback")
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return addr
 }
 
 // TestConnectTimeoutFullBacklog: a connect to a listener whose accept queue
 // is full hangs; the connector's timeout cancels it and the factory sees
 // ClientConnectionFailed wrapping ErrConnectTimeout, with no late
 // BuildProtocol and no descriptor left behind.
-func TestConnectTimeoutFullBacklog(t *testing.T) {
+func testConnectTimeoutFullBacklog(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
-		addr := fullBacklog(t)
+		addr := fullBacklog(t, k)
 		h := reactortest.Start(t, kind)
 		before := reactortest.FDCount()
 		f := &cancelClient{proto: newStrict(t, "never"), done: make(chan struct{})}
-		_, err := tcp.Connect(h.Loop, addr, f, tcp.ConnectOptions{Timeout: 200 * time.Millisecond})
+		_, err := k.Connect(h.Loop, addr, f, 200*time.Millisecond)
 		require.NoError(t, err)
 		select {
 		case <-f.done:
@@ -102,12 +104,12 @@ func TestConnectTimeoutFullBacklog(t *testing.T) {
 // TestStopConnectingHungConnect: StopConnecting on a connect that hangs (full
 // backlog) ends it with ErrConnectStopped; Connect then starts a new attempt
 // that times out.
-func TestStopConnectingHungConnect(t *testing.T) {
+func testStopConnectingHungConnect(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
-		addr := fullBacklog(t)
+		addr := fullBacklog(t, k)
 		h := reactortest.Start(t, kind)
 		f := &cancelClient{proto: newStrict(t, "never"), done: make(chan struct{})}
-		conn, err := tcp.Connect(h.Loop, addr, f, tcp.ConnectOptions{Timeout: 150 * time.Millisecond})
+		conn, err := k.Connect(h.Loop, addr, f, 150*time.Millisecond)
 		require.NoError(t, err)
 		time.Sleep(20 * time.Millisecond) // the SYN is out and dropped
 		h.Do(func() {

@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"bytes"
@@ -19,27 +19,30 @@ import (
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // TestPeerCloseWhileRecvInFlight: an idle connection (its receive armed and
 // waiting) whose peer closes gets ConnectionLost(ErrConnectionDone) once; a
 // peer reset gives ErrConnectionLost wrapping ECONNRESET. Server and client
 // side.
-func TestPeerCloseWhileRecvInFlight(t *testing.T) {
+func testPeerCloseWhileRecvInFlight(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		for _, reset := range []bool{false, true} {
 			t.Run(fmt.Sprintf("server reset=%v", reset), func(t *testing.T) {
-				p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict { return newStrict(t, "server") })
-				c := dial(t, p)
+				if why := needReset(k.Caps); reset && why != "" {
+					t.Skip(why)
+				}
+				p, built := strictServer(t, k, h, func(i int) *strict { return newStrict(t, "server") })
+				c := Dial(t, k, p)
 				s := waitBuilt(t, built, 1)[0]
 				waitMade(t, s)
 				settle(h) // the receive is in flight, nothing arrives
 				if reset {
-					require.NoError(t, c.SetLinger(0))
+					resetConn(t, c)
+				} else {
+					require.NoError(t, c.Close())
 				}
-				require.NoError(t, c.Close())
 				s.waitLost(t, 5*time.Second)
 				settle(h)
 				_, lost, n, reason := s.state()
@@ -53,20 +56,23 @@ func TestPeerCloseWhileRecvInFlight(t *testing.T) {
 				}
 			})
 			t.Run(fmt.Sprintf("client reset=%v", reset), func(t *testing.T) {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				require.NoError(t, err)
+				if why := needReset(k.Caps); reset && why != "" {
+					t.Skip(why)
+				}
+				ln := k.netListen(t)
 				defer ln.Close()
 				f := &cancelClient{proto: newStrict(t, "client"), done: make(chan struct{})}
-				_, err = tcp.Connect(h.Loop, ln.Addr().String(), f, tcp.ConnectOptions{})
+				_, err := k.Connect(h.Loop, ln.Addr().String(), f, 0)
 				require.NoError(t, err)
 				peer, err := ln.Accept()
 				require.NoError(t, err)
 				waitMade(t, f.proto)
 				settle(h)
 				if reset {
-					require.NoError(t, peer.(*net.TCPConn).SetLinger(0))
+					resetConn(t, peer)
+				} else {
+					require.NoError(t, peer.Close())
 				}
-				require.NoError(t, peer.Close())
 				select {
 				case <-f.done:
 				case <-time.After(5 * time.Second):
@@ -140,13 +146,13 @@ func (hs *hashing) digest() []byte {
 // while 10 echo connections run to completion; the pool is small, so
 // receive buffers run out (ENOBUFS on io_uring) along the way. Afterwards
 // every byte of the slow stream has arrived, in order.
-func TestSlowConsumerOthersFlow(t *testing.T) {
+func testSlowConsumerOthersFlow(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind, reactor.Config{Sizes: backend.Config{BufferCount: 16, BufferSize: 2048}})
 		var slow *hashing
 		first := true
 		var mu sync.Mutex
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			mu.Lock()
 			defer mu.Unlock()
 			if first {
@@ -168,7 +174,7 @@ func TestSlowConsumerOthersFlow(t *testing.T) {
 			return s
 		})
 		slowTotal := scaled(8<<20, 2<<20)
-		slowPeer := dial(t, p)
+		slowPeer := Dial(t, k, p)
 		waitBuilt(t, built, 1)
 		wantSlow := make(chan [32]byte, 1)
 		go func() { wantSlow <- pumpPeer(slowPeer, slowTotal, 7) }()
@@ -179,7 +185,7 @@ func TestSlowConsumerOthersFlow(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, nEcho)
 		for i := 0; i < nEcho; i++ {
-			c := dial(t, p)
+			c := Dial(t, k, p)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -226,11 +232,11 @@ func TestSlowConsumerOthersFlow(t *testing.T) {
 // TestHotConnectionsDoNotStarveOthers: 20 peers send as fast as they can to
 // echoing connections; within a bounded time every connection must have
 // received data (no connection is starved by the others).
-func TestHotConnectionsDoNotStarveOthers(t *testing.T) {
+func testHotConnectionsDoNotStarveOthers(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		const nConn = 20
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, fmt.Sprintf("hot %d", i))
 			s.onData = func(s *strict, p []byte) { _ = s.tr.Write(p) }
 			return s
@@ -244,7 +250,7 @@ func TestHotConnectionsDoNotStarveOthers(t *testing.T) {
 			peers.Wait()
 		})
 		for i := 0; i < nConn; i++ {
-			c := dial(t, p)
+			c := Dial(t, k, p)
 			conns = append(conns, c)
 			peers.Add(2)
 			go func() {
@@ -287,10 +293,10 @@ func TestHotConnectionsDoNotStarveOthers(t *testing.T) {
 // TestNoProtocolRetainedAfterConnectionLost: once ConnectionLost has run,
 // neither the protocol nor the transport is reachable from the loop, the
 // port or the connector (weak pointers go nil after GC).
-func TestNoProtocolRetainedAfterConnectionLost(t *testing.T) {
+func testNoProtocolRetainedAfterConnectionLost(t *testing.T, k *Kind) {
 	type probe struct {
-		proto weak.Pointer[strict]
-		tr    weak.Pointer[tcp.Conn]
+		proto   weak.Pointer[strict]
+		trAlive func() bool
 	}
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
@@ -300,7 +306,7 @@ func TestNoProtocolRetainedAfterConnectionLost(t *testing.T) {
 		track := func(s *strict) {
 			s.onMade = func(s *strict) {
 				mu.Lock()
-				probes = append(probes, probe{proto: weak.Make(s), tr: weak.Make(s.tr.(*tcp.Conn))})
+				probes = append(probes, probe{proto: weak.Make(s), trAlive: k.Weak(s.tr)})
 				mu.Unlock()
 			}
 			s.onLost = func(*strict) { lost <- struct{}{} }
@@ -311,14 +317,14 @@ func TestNoProtocolRetainedAfterConnectionLost(t *testing.T) {
 			track(s)
 			return s
 		})
-		p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
+		p, err := k.listen(t, h, f)
 		require.NoError(t, err)
 		defer h.Do(func() { _ = p.Close() })
 
 		const n = 4
 		// Server side: echo a little, then the peer closes.
 		for i := 0; i < n; i++ {
-			c := dial(t, p)
+			c := Dial(t, k, p)
 			_, _ = c.Write([]byte("ping"))
 			buf := make([]byte, 4)
 			_, err := io.ReadFull(c, buf)
@@ -340,7 +346,7 @@ func TestNoProtocolRetainedAfterConnectionLost(t *testing.T) {
 				}
 			}
 			cf := &cancelClient{proto: s, done: make(chan struct{})}
-			_, err := tcp.Connect(h.Loop, p.Addr().String(), cf, tcp.ConnectOptions{})
+			_, err := k.Connect(h.Loop, p.Addr().String(), cf, 0)
 			require.NoError(t, err)
 			<-cf.done
 			cf.proto = nil
@@ -361,7 +367,7 @@ func TestNoProtocolRetainedAfterConnectionLost(t *testing.T) {
 			alive = 0
 			mu.Lock()
 			for _, pr := range probes {
-				if pr.proto.Value() != nil || pr.tr.Value() != nil {
+				if pr.proto.Value() != nil || pr.trAlive() {
 					alive++
 				}
 			}
@@ -374,7 +380,7 @@ func TestNoProtocolRetainedAfterConnectionLost(t *testing.T) {
 		require.Len(t, probes, 3*n)
 		for i, pr := range probes {
 			require.Nil(t, pr.proto.Value(), "protocol %d still reachable after ConnectionLost", i)
-			require.Nil(t, pr.tr.Value(), "transport %d still reachable after ConnectionLost", i)
+			require.False(t, pr.trAlive(), "transport %d still reachable after ConnectionLost", i)
 		}
 		mu.Unlock()
 	})

@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"errors"
@@ -16,7 +16,6 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // listenerFD finds this process's listening socket bound to addr (-1 if none).
@@ -62,16 +61,14 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // peerOf connects a raw peer (small receive buffer) to port, waits for the
 // accepted connection's protocol and returns the peer and the server-side
 // descriptor.
-func peerOf(t *testing.T, port *tcp.Port, built func() []*strict) (peer int, s *strict, serverFD int) {
+func peerOf(t *testing.T, k *Kind, port Port, built func() []*strict) (peer int, s *strict, serverFD int) {
 	t.Helper()
-	peer = rawPeerSocket(t)
+	peer = rawPeerSocket(t, k)
 	t.Cleanup(func() { _ = unix.Close(peer) })
-	require.NoError(t, unix.Connect(peer, sockaddrOf(t, port.Addr())))
+	require.NoError(t, unix.Connect(peer, sockaddrOf(t, k, port.Addr())))
 	s = waitBuilt(t, built, 1)[0]
 	waitMade(t, s)
-	pa, err := unix.Getsockname(peer)
-	require.NoError(t, err)
-	serverFD = socketFD(port.Addr(), &net.TCPAddr{IP: net.IP(pa.(*unix.SockaddrInet4).Addr[:]), Port: pa.(*unix.SockaddrInet4).Port})
+	serverFD = socketFD(port.Addr().String(), peerAddrString(t, peer))
 	require.GreaterOrEqual(t, serverFD, 0)
 	return peer, s, serverFD
 }
@@ -80,15 +77,15 @@ func peerOf(t *testing.T, port *tcp.Port, built func() []*strict) (peer int, s *
 // to a peer that does not read) the connection no longer reads: what the peer
 // sends stays in the socket's receive queue, and DataReceived is not called
 // (strict checks).
-func TestLoseConnectionStopsReading(t *testing.T) {
+func testLoseConnectionStopsReading(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind, reactor.Config{DrainTimeout: 200 * time.Millisecond})
-		port, built := strictServer(t, h, tcp.ListenOptions{}, func(int) *strict {
+		port, built := strictServer(t, k, h, func(int) *strict {
 			s := newStrict(t, "server")
 			s.onMade = func(s *strict) { _ = s.tr.Write(make([]byte, stopBig)) }
 			return s
 		})
-		peer, s, serverFD := peerOf(t, port, built)
+		peer, s, serverFD := peerOf(t, k, port, built)
 		h.Do(func() { require.NoError(t, s.lose()) })
 		// The recv's cancel reaches the kernel at the loop's next wait; two
 		// more turns make sure it has, so the bytes below cannot race with a
@@ -114,11 +111,11 @@ func TestLoseConnectionStopsReading(t *testing.T) {
 // TestPortCloseDone: Close returns at once; the port's Done is closed once its
 // accept has finished, and then the listening descriptor is gone and the
 // factory stopped.
-func TestPortCloseDone(t *testing.T) {
+func testPortCloseDone(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		f := &startStopFactory{}
-		port, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
+		port, err := k.listen(t, h, f)
 		require.NoError(t, err)
 		h.Do(func() {}) // accepting
 		fd := listenerFD(port.Addr())
@@ -145,11 +142,11 @@ func TestPortCloseDone(t *testing.T) {
 // under the port (shutdown(2) from elsewhere), accept fails with EINVAL at
 // once, every time; the port reports it once and closes (Done, descriptor
 // closed) instead of re-arming in a loop.
-func TestAcceptEINVALClosesPort(t *testing.T) {
+func testAcceptEINVALClosesPort(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		f := &startStopFactory{}
-		port, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
+		port, err := k.listen(t, h, f)
 		require.NoError(t, err)
 		h.Do(func() {})
 		fd := listenerFD(port.Addr())
@@ -178,20 +175,19 @@ func TestAcceptEINVALClosesPort(t *testing.T) {
 // the connection with ErrConnectionLost wrapping ENOTCONN — not
 // WriteConnectionLost after CloseWrite, not a clean ErrConnectionDone after
 // LoseConnection.
-func TestHalfCloseFailureIsLost(t *testing.T) {
+func testHalfCloseFailureIsLost(t *testing.T, k *Kind) {
 	for _, how := range []string{"CloseWrite", "LoseConnection"} {
 		t.Run(how, func(t *testing.T) {
 			reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 				h := reactortest.Start(t, kind)
 				hs := &halfStrict{strict: newStrict(t, "server")}
 				hs.onMade = func(s *strict) { s.tr.PauseReading() }
-				port, err := tcp.Listen(h.Loop, "127.0.0.1:0", transports.FactoryFunc(func(net.Addr) transports.Protocol { return hs }), tcp.ListenOptions{})
+				port, err := k.listen(t, h, transports.FactoryFunc(func(net.Addr) transports.Protocol { return hs }))
 				require.NoError(t, err)
-				peer, s, serverFD := peerOf(t, port, func() []*strict { return []*strict{hs.strict} })
+				peer, s, serverFD := peerOf(t, k, port, func() []*strict { return []*strict{hs.strict} })
 				// Reset from the peer; our side (not reading) sees only the
 				// socket's state change.
-				require.NoError(t, unix.SetsockoptLinger(peer, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}))
-				require.NoError(t, unix.Close(peer))
+				resetFD(t, k, peer)
 				require.True(t, waitFor(5*time.Second, func() bool {
 					info, err := unix.GetsockoptTCPInfo(serverFD, unix.IPPROTO_TCP, unix.TCP_INFO)
 					return err == nil && info.State == 7 // TCP_CLOSE

@@ -1,4 +1,4 @@
-package tcp_test
+package streamsuite
 
 import (
 	"bytes"
@@ -11,17 +11,16 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
-	"github.com/gyre-io/gyre/transports/tcp"
 )
 
 // TestNoDataAfterLoseConnectionWithHeldBytes: bytes received while reading
 // was paused are held by the transport; LoseConnection stops reading for
 // good (Twisted's loseConnection calls stopReading), so a ResumeReading
 // afterwards must not deliver them.
-func TestNoDataAfterLoseConnectionWithHeldBytes(t *testing.T) {
+func testNoDataAfterLoseConnectionWithHeldBytes(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, "server")
 			first := true
 			s.onData = func(s *strict, _ []byte) {
@@ -41,7 +40,7 @@ func TestNoDataAfterLoseConnectionWithHeldBytes(t *testing.T) {
 			}
 			return s
 		})
-		c := dial(t, p)
+		c := Dial(t, k, p)
 		_, err := c.Write(bytes.Repeat([]byte("x"), 256<<10))
 		require.NoError(t, err)
 		s := waitBuilt(t, built, 1)[0]
@@ -58,11 +57,11 @@ func TestNoDataAfterLoseConnectionWithHeldBytes(t *testing.T) {
 // TestHeldBytesSurvivePeerFIN: bytes held while reading was paused are still
 // delivered, in order and in full, when the peer's FIN arrives during the
 // pause; ConnectionLost(ErrConnectionDone) follows them.
-func TestHeldBytesSurvivePeerFIN(t *testing.T) {
+func testHeldBytesSurvivePeerFIN(t *testing.T, k *Kind) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
 		resumed := make(chan struct{})
-		p, built := strictServer(t, h, tcp.ListenOptions{}, func(i int) *strict {
+		p, built := strictServer(t, k, h, func(i int) *strict {
 			s := newStrict(t, "server")
 			s.keep = true
 			first := true
@@ -79,10 +78,10 @@ func TestHeldBytesSurvivePeerFIN(t *testing.T) {
 		for i := range msg {
 			msg[i] = byte(i * 7)
 		}
-		c := dial(t, p)
+		c := Dial(t, k, p)
 		_, err := c.Write(msg)
 		require.NoError(t, err)
-		require.NoError(t, c.CloseWrite())
+		require.NoError(t, closeWrite(c))
 		s := waitBuilt(t, built, 1)[0]
 		waitMade(t, s)
 		time.Sleep(100 * time.Millisecond) // the FIN arrives while paused
