@@ -31,9 +31,12 @@ type ListenerConfig struct {
 	// c.RemoteAddr() and starts c, or closes the descriptor if the factory
 	// refuses. Required. Called on the loop.
 	NewConn func(loop *reactor.Loop, fd int) (c *Conn, self transports.Transport)
+	// Closing, if set, runs once inside Close (or the loop's Shutdown),
+	// before it returns: a UNIX listener removes its socket file here, so
+	// the path can be bound again as soon as Close has returned.
+	Closing func()
 	// Closed, if set, runs once on the loop after the listening descriptor
-	// was closed, before Done is closed (a UNIX listener removes its socket
-	// file here).
+	// was closed, before Done is closed.
 	Closed func()
 }
 
@@ -218,6 +221,9 @@ func (l *Listener) Close() error {
 	// the address for a new SO_REUSEADDR bind at once.
 	if fd := l.own.Fd(); fd >= 0 {
 		_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+	}
+	if l.cfg.Closing != nil {
+		l.cfg.Closing()
 	}
 	l.own.Close()
 	return nil

@@ -93,9 +93,12 @@ func Listen(loop *reactor.Loop, path string, f transports.Factory, opts ListenOp
 	return &Port{Listener: l}, nil
 }
 
-// listenerConfig is the stream.ListenerConfig of a UNIX listener; closed
-// (may be nil) runs once after its descriptor was closed.
-func listenerConfig(addr net.Addr, opts ListenOptions, closed func()) stream.ListenerConfig {
+// listenerConfig is the stream.ListenerConfig of a UNIX listener; closing
+// (may be nil) runs once inside Close: the socket file is removed there, so
+// Close keeps transports.Port's promise that the path can be bound again
+// once it has returned. (An abstract name is released only with the
+// descriptor: once Done is closed.)
+func listenerConfig(addr net.Addr, opts ListenOptions, closing func()) stream.ListenerConfig {
 	return stream.ListenerConfig{
 		Net:  "unix",
 		Addr: addr,
@@ -103,7 +106,7 @@ func listenerConfig(addr net.Addr, opts ListenOptions, closed func()) stream.Lis
 			c := newConn(loop, fd, remoteAddr(fd), opts.Watermarks)
 			return &c.Conn, c
 		},
-		Closed: closed,
+		Closing: closing,
 	}
 }
 
