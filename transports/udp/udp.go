@@ -80,13 +80,15 @@ type queued struct {
 
 // Port is a listening UDP socket; it implements transports.DatagramTransport.
 type Port struct {
-	loop  *reactor.Loop
-	own   stream.Owner
-	proto transports.DatagramProtocol
-	trunc transports.TruncatedReceiver
-	local netip.AddrPort
-	v6    bool
-	res   int // loop.Track handle
+	loop    *reactor.Loop
+	own     stream.Owner
+	proto   transports.DatagramProtocol
+	trunc   transports.TruncatedReceiver
+	local   netip.AddrPort
+	v6      bool
+	res     int // loop.Track handle
+	fd      int
+	started bool
 
 	multi   bool
 	rbuf    []byte // single-shot receive buffer (MaxPacketSize > the room)
@@ -113,8 +115,9 @@ var _ transports.DatagramTransport = (*Port)(nil)
 
 // Listen binds a UDP socket to addr ("host:port"; the host an IP literal,
 // empty for 0.0.0.0; port 0 picks one) and starts delivering its datagrams
-// to proto: StartProtocol runs before Listen returns. Loop goroutine only
-// (or before Run). Errors: a bad address or options (wrapping
+// to proto: StartProtocol and the first receive run on the loop's next
+// turn. Goroutine-safe (the bind is done before Listen returns; LocalAddr
+// is valid at once). Errors: a bad address or options (wrapping
 // transports.ErrBadOptions), or the socket/bind errno.
 func Listen(loop *reactor.Loop, addr string, proto transports.DatagramProtocol, opts ListenOptions) (*Port, error) {
 	ap, err := parseAddr(addr)
@@ -168,11 +171,26 @@ func Listen(loop *reactor.Loop, addr string, proto transports.DatagramProtocol, 
 	if !p.multi {
 		p.rbuf = make([]byte, opts.MaxPacketSize)
 	}
-	p.own.Init(loop, fd, p, p.closed)
-	p.res = loop.Track(p)
-	p.arm()
-	p.proto.StartProtocol(p)
+	p.fd = fd
+	if err := loop.Call(p.start); err != nil {
+		return fail("start", err)
+	}
 	return p, nil
+}
+
+// start runs on the loop's next turn after Listen: the port is tracked,
+// receiving starts and the protocol is started.
+func (p *Port) start() {
+	if p.stopped { // StopListening came first: StartProtocol never ran
+		_ = unix.Close(p.fd)
+		p.runDone()
+		return
+	}
+	p.started = true
+	p.own.Init(p.loop, p.fd, p, p.closed)
+	p.res = p.loop.Track(p)
+	p.proto.StartProtocol(p)
+	p.arm()
 }
 
 func parseAddr(addr string) (netip.AddrPort, error) {
@@ -251,7 +269,7 @@ func localAddr(fd int) (netip.AddrPort, error) {
 
 // arm submits the receive unless it is in flight, paused or stopped.
 func (p *Port) arm() {
-	if p.paused || p.stopped || p.own.InFlight(slotRecv) {
+	if p.paused || p.stopped || !p.started || p.own.InFlight(slotRecv) {
 		return
 	}
 	op := backend.Op{Kind: backend.KindRecvMsg, Addr: &p.from}
@@ -354,7 +372,7 @@ func (p *Port) sendNow(b []byte, raw *unix.RawSockaddrAny, alen uint32) unix.Err
 		p.wmsg.Namelen = alen
 	}
 	for {
-		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(p.own.Fd()), uintptr(unsafe.Pointer(&p.wmsg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.wmsg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if e != unix.EINTR {
 			p.wmsg.Iov, p.wmsg.Name = nil, nil
 			return e
@@ -427,7 +445,7 @@ func (p *Port) enqueue(b []byte, alen uint32) error {
 }
 
 func (p *Port) armPoll() {
-	if p.own.InFlight(slotPoll) || p.stopped {
+	if p.own.InFlight(slotPoll) || p.stopped || !p.started {
 		return
 	}
 	if err := p.own.Submit(slotPoll, backend.Op{Kind: backend.KindPoll, Events: unix.POLLOUT}); err != nil && !errors.Is(err, transports.ErrClosed) {
@@ -476,11 +494,11 @@ func (p *Port) Connect(addr netip.AddrPort) error {
 	}
 	var raw unix.RawSockaddrAny
 	n := rawAddr(addr, &raw, p.v6)
-	if _, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(p.own.Fd()), uintptr(unsafe.Pointer(&raw)), uintptr(n)); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(p.fd), uintptr(unsafe.Pointer(&raw)), uintptr(n)); e != 0 {
 		return fmt.Errorf("gyre/udp: connect %v: %w", addr, e)
 	}
 	p.peer = addr
-	if l, err := localAddr(p.own.Fd()); err == nil {
+	if l, err := localAddr(p.fd); err == nil {
 		p.local = l
 	}
 	return nil
@@ -496,7 +514,7 @@ func (p *Port) setInt(level, opt, v int) error {
 	if p.stopped {
 		return transports.ErrClosed
 	}
-	return unix.SetsockoptInt(p.own.Fd(), level, opt, v)
+	return unix.SetsockoptInt(p.fd, level, opt, v)
 }
 
 // SetBroadcast implements transports.DatagramTransport.
@@ -513,7 +531,7 @@ func (p *Port) Broadcast() (bool, error) {
 	if p.stopped {
 		return false, transports.ErrClosed
 	}
-	v, err := unix.GetsockoptInt(p.own.Fd(), unix.SOL_SOCKET, unix.SO_BROADCAST)
+	v, err := unix.GetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_BROADCAST)
 	return v != 0, err
 }
 
@@ -557,8 +575,10 @@ func (p *Port) StopListening(done func()) error {
 		p.stats.Refused++
 		p.popQueue()
 	}
-	p.loop.Untrack(p.res)
-	p.own.Close()
+	if p.started {
+		p.loop.Untrack(p.res)
+		p.own.Close()
+	}
 	return nil
 }
 
@@ -570,11 +590,13 @@ func (p *Port) Shutdown(error) { _ = p.StopListening(nil) }
 
 // closed runs once the receive op has ended and the socket is closed.
 func (p *Port) closed() {
-	defer func() {
-		for _, f := range p.done {
-			f()
-		}
-		p.done = nil
-	}()
+	defer p.runDone()
 	p.proto.StopProtocol()
+}
+
+func (p *Port) runDone() {
+	for _, f := range p.done {
+		f()
+	}
+	p.done = nil
 }
