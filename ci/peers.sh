@@ -9,7 +9,7 @@ export PATH="/usr/local/go/bin:$PATH"
 
 bin=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
-for ex in echo resp http; do
+for ex in echo resp http udpecho; do
   [ -d "examples/$ex" ] && go build -o "$bin/$ex" "./examples/$ex"
 done
 
@@ -143,6 +143,19 @@ for be in uring epoll; do
       echo "ok http h2load --h1 ($be)"
     fi
     stop http "$be"
+  fi
+  if [ -x "$bin/udpecho" ] && have socat; then
+    UPORT=$(free_port) # a free TCP port number; UDP on it is almost surely free too
+    "$bin/udpecho" -addr "127.0.0.1:$UPORT" -backend "$be" >"$bin/udpecho-$be.log" 2>&1 &
+    UPID=$!
+    out=""
+    for _ in $(seq 1 20); do # until the server is up (UDP has no connect to probe)
+      out=$(printf 'hello udp\n' | timeout 5 socat -t 0.5 - "UDP:127.0.0.1:$UPORT" || true)
+      [ "$out" = "hello udp" ] && break
+    done
+    [ "$out" = "hello udp" ] || { cat "$bin/udpecho-$be.log"; fail "udpecho/socat got '$out'"; }
+    kill -TERM "$UPID"; wait "$UPID" || fail "udpecho ($be) did not exit 0 on SIGTERM"
+    echo "ok udpecho socat ($be)"
   fi
 done
 echo "real peers: all passed"

@@ -700,3 +700,8 @@ func (l *Loop) shutdownBackend() {
 	l.runCalls()
 	_ = l.be.Close()
 }
+
+// Sizes is the backend configuration the loop was made with, defaults
+// filled in (e.g. the provided-buffer size a datagram transport's receive
+// room depends on). Goroutine-safe.
+func (l *Loop) Sizes() backend.Config { return l.cfg.Sizes }

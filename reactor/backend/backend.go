@@ -158,9 +158,27 @@ const (
 	// buffer delivers it: a KindRecv (multishot included), or a KindRecvMsg
 	// without Control, that reads that byte makes the kernel close the
 	// descriptor. A stream that may carry descriptors is therefore read with
-	// single-shot KindRecvMsg ops and Control. Multishot is not allowed on
-	// KindRecvMsg (io_uring's multishot form, which writes name and control
-	// into the provided buffer, is left to the datagram transport).
+	// single-shot KindRecvMsg ops and Control.
+	//
+	// Multishot (datagram sockets only; requires BufferSelect) receives one
+	// datagram per completion, each into its own provided buffer, until
+	// cancelled, an error, or -ENOBUFS (the pool ran dry; nothing the
+	// kernel had queued is lost: re-submit after releasing buffers). Addr
+	// non-nil asks for the sender's address and len(Control) is the room
+	// reserved for control messages. Each successful completion has
+	// FlagMore, Name the sender's address and Control the control
+	// messages; one with payload has FlagBuffer, Buf the payload, and Name
+	// and Control are views of the provided buffer valid until
+	// ReleaseBuffer(BufID). An empty datagram (Res 0) comes without a
+	// buffer: its Name and Control are views of Addr and Control, valid
+	// until the next Wait (at most one empty datagram per Wait and op), the
+	// only time the backend writes them. Every
+	// backend lays each buffer out as io_uring does (Linux 6.0,
+	// struct io_uring_recvmsg_out: a 16-byte header, the name room, the
+	// control room, then the payload), so the payload room, and with it
+	// where FlagTrunc starts, is the same on every backend:
+	// MultishotRecvMsgRoom. Submit rejects (ErrInvalidOp) a multishot
+	// recvmsg whose name and control room leave no payload room.
 	KindRecvMsg
 	// KindSendMsg is sendmsg(2) (MSG_NOSIGNAL) of Buf, or of Bufs gathered, as
 	// one datagram to Addr[:AddrLen] (AddrLen 0: the connected peer), or as the
@@ -288,8 +306,33 @@ type Completion struct {
 	// received: Op.Control[:n] for the n bytes the kernel wrote (parse them
 	// with unix.ParseSocketControlMessage). It is a view of the caller's
 	// memory, valid as long as the caller keeps Op.Control untouched; nil
-	// when none arrived.
+	// when none arrived. For a multishot KindRecvMsg it is a view of the
+	// provided buffer instead (see KindRecvMsg).
 	Control []byte
+	// Name is, for a KindRecvMsg with Op.Addr, the sender's address as the
+	// kernel wrote it (a struct sockaddr of len(Name) bytes; nil when the
+	// socket reported none, as for an unbound UNIX datagram sender). A view
+	// of Op.Addr for a single-shot recvmsg, of the provided buffer for a
+	// multishot one.
+	Name []byte
+}
+
+// RecvMsgHeaderLen is the size of struct io_uring_recvmsg_out, the header
+// io_uring writes at the start of each buffer of a multishot recvmsg (and
+// which every backend reserves alike).
+const RecvMsgHeaderLen = 16
+
+// MultishotRecvMsgRoom returns the payload room of each provided buffer of
+// bufferSize bytes for a multishot KindRecvMsg op shaped like op (name room
+// unix.SizeofSockaddrAny when op.Addr is set, control room len(op.Control)),
+// with the name and control room; room <= 0 means the op cannot run.
+// A datagram longer than room is delivered cut, with FlagTrunc.
+func MultishotRecvMsgRoom(op *Op, bufferSize int) (room, nameLen, controlLen int) {
+	if op.Addr != nil {
+		nameLen = unix.SizeofSockaddrAny
+	}
+	controlLen = len(op.Control)
+	return bufferSize - RecvMsgHeaderLen - nameLen - controlLen, nameLen, controlLen
 }
 
 // Err returns nil for a successful completion and the errno for a failed one.

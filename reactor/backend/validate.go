@@ -24,8 +24,8 @@ func Reserved(t Token) bool { return t.Gen() == 0 && t.Slot() >= ReservedSlot }
 // matches ErrUnsupported) that names the fault. It reads op only; it does not
 // check descriptors (a bad Fd is the kernel's answer, in the completion).
 //
-// Per kind: Multishot is allowed on accept, poll and recv (recv only with
-// BufferSelect); BufferSelect on recv and recvmsg; connect needs Addr; a
+// Per kind: Multishot is allowed on accept, poll, recv and recvmsg (recv and
+// recvmsg only with BufferSelect); BufferSelect on recv and recvmsg; connect needs Addr; a
 // sendmsg with AddrLen > 0 needs Addr; Control only on sendmsg and recvmsg;
 // a cancel may not target a reserved token. The content of Control is the
 // kernel's to judge (a malformed control message fails the op with -EINVAL
@@ -46,9 +46,9 @@ func Validate(op *Op) error {
 	if op.Multishot {
 		switch op.Kind {
 		case KindAccept, KindPoll:
-		case KindRecv:
+		case KindRecv, KindRecvMsg:
 			if !op.BufferSelect {
-				return fmt.Errorf("%w: multishot recv without BufferSelect", ErrInvalidOp)
+				return fmt.Errorf("%w: multishot %v without BufferSelect", ErrInvalidOp, op.Kind)
 			}
 		default:
 			return fmt.Errorf("%w: multishot %v", ErrInvalidOp, op.Kind)
@@ -72,6 +72,20 @@ func Validate(op *Op) error {
 	case KindCancel:
 		if Reserved(op.Target) {
 			return fmt.Errorf("%w: cancel of reserved token %#x", ErrInvalidOp, uint64(op.Target))
+		}
+	}
+	return nil
+}
+
+// ValidateRoom is Validate's complement for what depends on the backend's
+// configuration: a multishot KindRecvMsg must leave payload room in each
+// provided buffer of bufferSize bytes (MultishotRecvMsgRoom). Every backend's
+// Submit applies it after Validate. Goroutine-safe.
+func ValidateRoom(op *Op, bufferSize int) error {
+	if op.Kind == KindRecvMsg && op.Multishot {
+		if room, nl, cl := MultishotRecvMsgRoom(op, bufferSize); room <= 0 {
+			return fmt.Errorf("%w: multishot recvmsg: name room %d and control room %d leave no payload room in %d-byte buffers",
+				ErrInvalidOp, nl, cl, bufferSize)
 		}
 	}
 	return nil

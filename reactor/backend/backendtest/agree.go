@@ -84,7 +84,7 @@ func testInvalidOps(h *harness) {
 		case backend.KindRecv:
 			bad = append(bad, backend.Op{Kind: k, Fd: fd, Multishot: true}) // without BufferSelect
 		case backend.KindRecvMsg:
-			bad = append(bad, backend.Op{Kind: k, Fd: fd, Multishot: true, BufferSelect: true})
+			bad = append(bad, backend.Op{Kind: k, Fd: fd, Multishot: true}) // without BufferSelect
 		default:
 			bad = append(bad,
 				backend.Op{Kind: k, Fd: fd, Buf: buf, Addr: addr, AddrLen: alen, Multishot: true},

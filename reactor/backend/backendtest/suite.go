@@ -57,6 +57,7 @@ func scenarios() []scenario {
 	all = append(all, bufferScenarios()...)
 	all = append(all, netScenarios()...)
 	all = append(all, cmsgScenarios()...)
+	all = append(all, recvmsgMultiScenarios()...)
 	all = append(all, miscScenarios()...)
 	all = append(all, fairnessScenarios()...)
 	all = append(all, idleScenarios()...)

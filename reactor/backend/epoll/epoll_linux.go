@@ -53,8 +53,13 @@ type Backend struct {
 	pfd  [1]unix.PollFd
 	ts   unix.Timespec
 	peek [1]byte
-	ev   unix.EpollEvent
-	evb  [8]byte
+	iov1 unix.Iovec // multishot recvmsg
+
+	// Descriptors whose multishot recvmsg paused after an empty datagram:
+	// back on the ready list at the next Wait (see execRecvmsgMulti).
+	deferred []int32
+	ev       unix.EpollEvent
+	evb      [8]byte
 
 	noPwait2    bool
 	skippedLook bool // the last Wait returned without calling epoll_wait
@@ -141,6 +146,9 @@ func (b *Backend) Submit(op *backend.Op) error {
 	if err := backend.Validate(op); err != nil {
 		return fmt.Errorf("epoll: submit: %w", err)
 	}
+	if err := backend.ValidateRoom(op, b.cfg.BufferSize); err != nil {
+		return fmt.Errorf("epoll: submit: %w", err)
+	}
 	op.Sys.State = stInFlight
 	op.Sys.Next = nil
 	b.sq = append(b.sq, op)
@@ -168,6 +176,16 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		return 0, backend.ErrClosed
 	}
 	b.budget = max(len(out), 1)
+	if len(b.deferred) > 0 && b.queued() == 0 {
+		// Multishot recvmsg ops that delivered an empty datagram (whose
+		// name sits in the op's memory) go on once it has been returned.
+		for _, fd := range b.deferred {
+			if st := b.lookupFd(fd); st != nil && st.registered && st.rd.head != nil {
+				b.ready.push(st)
+			}
+		}
+		b.deferred = b.deferred[:0]
+	}
 	b.flush()
 	var deadline int64
 	if timeout > 0 {

@@ -368,7 +368,58 @@ func (b *Backend) execSendmsg(op *backend.Op) bool {
 	return b.result(op, n, e)
 }
 
+// execRecvmsgMulti emulates io_uring's multishot recvmsg: one datagram per
+// pool buffer, laid out as msghdr.PrepareMultishot says, until the socket is
+// drained, the pool runs dry (-ENOBUFS, the data stays queued), an error, or
+// the read pass is used up (true with b.yielded set, as execRecvPool).
+func (b *Backend) execRecvmsgMulti(op *backend.Op) bool {
+	room, nl, cl := backend.MultishotRecvMsgRoom(op, b.cfg.BufferSize)
+	for {
+		id, ok := b.pool.Get()
+		if !ok {
+			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
+			switch e {
+			case unix.EAGAIN:
+				return true
+			case 0:
+				b.post(op, -int32(unix.ENOBUFS), 0)
+			default:
+				b.post(op, -int32(e), 0)
+			}
+			return false
+		}
+		buf := b.pool.Buf(id)
+		msghdr.PrepareMultishot(&b.msg, &b.iov1, op, buf, room, nl, cl)
+		n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
+		if e != 0 {
+			b.msg = unix.Msghdr{}
+			b.pool.Put(id)
+			if e == unix.EAGAIN {
+				return true
+			}
+			b.post(op, -int32(e), 0)
+			return false
+		}
+		b.cq = append(b.cq, backend.Completion{Token: op.Token, BufID: id})
+		keep := msghdr.ResultMultishot(&b.msg, op, buf, room, nl, cl, n, &b.cq[len(b.cq)-1])
+		b.msg = unix.Msghdr{}
+		if !keep {
+			// An empty datagram: its name and control data are in op's
+			// memory until the next Wait, so end the pass here.
+			b.pool.Put(id)
+			b.deferred = append(b.deferred, op.Fd)
+			return true
+		}
+		if b.spend(n) {
+			return true
+		}
+	}
+}
+
 func (b *Backend) execRecvmsg(op *backend.Op) bool {
+	if op.Multishot {
+		return b.execRecvmsgMulti(op)
+	}
 	p := op.Buf
 	id, pooled := uint16(0), false
 	if op.BufferSelect {

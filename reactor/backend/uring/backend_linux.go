@@ -309,8 +309,15 @@ func (b *Backend) Close() error {
 			}
 			var c backend.Completion
 			for i := range k {
-				if b.translate(&b.cqes[i], &c) && c.Control != nil {
+				if !b.translate(&b.cqes[i], &c) {
+					continue
+				}
+				if c.Control != nil {
 					msghdr.CloseRights(c.Control) // descriptors received for nobody
+				}
+				if c.Flags&backend.FlagBuffer != 0 && b.br != nil && b.held[c.BufID] {
+					b.held[c.BufID] = false // a multishot recvmsg's, handed out to be read here
+					b.br.Recycle(c.BufID)
 				}
 			}
 			b.r.CQAdvance(uint32(k))

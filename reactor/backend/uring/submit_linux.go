@@ -22,6 +22,13 @@ const (
 	stRecvMsg                     // recvmsg: copy AddrLen, control length and flags back at completion
 )
 
+// nativeMultiRecvMsg reports whether op runs as io_uring's own multishot
+// recvmsg (a buffer ring, kernel 6.0+): its buffers then hold a
+// struct io_uring_recvmsg_out header, the name, the control data and the payload.
+func nativeMultiRecvMsg(op *backend.Op) bool {
+	return op.Kind == backend.KindRecvMsg && op.Multishot && op.Sys.State&(stEmuMulti|stPollRecv) == 0
+}
+
 const acceptFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
 
 // Submit queues op for the next Wait (or hands it to the kernel at once when
@@ -33,6 +40,9 @@ func (b *Backend) Submit(op *backend.Op) error {
 		return backend.ErrClosed
 	}
 	if err := backend.Validate(op); err != nil {
+		return fmt.Errorf("gyre/backend/uring: submit: %w", err)
+	}
+	if err := backend.ValidateRoom(op, b.cfg.BufferSize); err != nil {
 		return fmt.Errorf("gyre/backend/uring: submit: %w", err)
 	}
 	op.Sys.State = backend.StateInFlight
@@ -62,6 +72,9 @@ func (b *Backend) Submit(op *backend.Op) error {
 		}
 	case backend.KindRecvMsg:
 		b.trackOp(op, stRecvMsg)
+		if op.Multishot && !b.msRecv {
+			b.trackOp(op, stEmuMulti)
+		}
 		if op.BufferSelect && b.pool != nil {
 			b.trackOp(op, stPollRecv)
 		}
@@ -69,13 +82,13 @@ func (b *Backend) Submit(op *backend.Op) error {
 		op.Sys.Ts = unix.NsecToTimespec(int64(max(op.Timeout, 0)))
 	case backend.KindCancel:
 		if len(b.track) > 0 {
-			if t := b.track[op.Target]; t != nil && t.Sys.State&(stEmuMulti|stPollRecv) != 0 {
+			if t := b.track[op.Target]; t != nil && (t.Sys.State&(stEmuMulti|stPollRecv) != 0 || nativeMultiRecvMsg(t)) {
 				t.Sys.State |= stCancel
 			}
 		}
 	case backend.KindCancelFd:
 		for _, t := range b.track {
-			if t.Fd == op.Fd && t.Sys.State&(stEmuMulti|stPollRecv) != 0 {
+			if t.Fd == op.Fd && (t.Sys.State&(stEmuMulti|stPollRecv) != 0 || nativeMultiRecvMsg(t)) {
 				t.Sys.State |= stCancel
 			}
 		}
@@ -195,8 +208,20 @@ func (b *Backend) buildMsg(op *backend.Op) {
 			iov[0] = iovec(op.Buf)
 		}
 	case backend.KindRecvMsg:
+		if nativeMultiRecvMsg(op) {
+			// Only the room to reserve in each buffer: the kernel writes
+			// name and control there (io_uring_recvmsg_out layout).
+			_, nl, cl := backend.MultishotRecvMsgRoom(op, b.cfg.BufferSize)
+			*m = unix.Msghdr{Namelen: uint32(nl)}
+			m.SetControllen(cl)
+			return
+		}
 		iov = b.iovecs(op, 1)
 		switch {
+		case op.BufferSelect && op.Multishot: // emulated: payload room only, name and control copied in later
+			room, _, _ := backend.MultishotRecvMsgRoom(op, b.cfg.BufferSize)
+			iov[0] = unix.Iovec{}
+			iov[0].SetLen(room)
 		case op.BufferSelect:
 			iov[0] = unix.Iovec{}
 			iov[0].SetLen(b.cfg.BufferSize)
@@ -228,6 +253,18 @@ func (b *Backend) push(op *backend.Op) {
 	if b.pendHead == nil && !b.parkAll && b.issue(op) {
 		return
 	}
+	op.Sys.Next = nil
+	if b.pendTail == nil {
+		b.pendHead = op
+	} else {
+		b.pendTail.Sys.Next = op
+	}
+	b.pendTail = op
+}
+
+// pushLater appends op to the pending list: it reaches the kernel at the
+// next Wait's flush, not before.
+func (b *Backend) pushLater(op *backend.Op) {
 	op.Sys.Next = nil
 	if b.pendTail == nil {
 		b.pendHead = op
@@ -312,6 +349,10 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 	case backend.KindRecvMsg:
 		if op.Sys.State&stPollRecv != 0 {
 			s.PrepPollAdd(fd, unix.POLLIN)
+			break
+		}
+		if nativeMultiRecvMsg(op) {
+			s.PrepRecvmsgMultishot(fd, &op.Sys.Msg, 0, msghdr.RecvFlags)
 			break
 		}
 		s.PrepRecvmsg(fd, &op.Sys.Msg, msghdr.RecvFlags)

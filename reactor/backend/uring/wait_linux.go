@@ -131,9 +131,17 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	if f&ring.CQEFSockNonempty != 0 {
 		c.Flags |= backend.FlagSockNonEmpty
 	}
+	var op *backend.Op
+	if len(b.track) > 0 {
+		op = b.track[tok]
+	}
 	if f&ring.CQEFBuffer != 0 && b.br != nil {
 		id := cqe.BufferID()
-		if cqe.Res > 0 && !b.closing {
+		// A multishot recvmsg's buffer is handed out even for an empty
+		// datagram (it holds the name), and even while closing (its control
+		// data may hold descriptors Close must close before recycling it).
+		msRecvMsg := op != nil && op.Kind == backend.KindRecvMsg && op.Multishot
+		if cqe.Res > 0 && !b.closing || msRecvMsg && cqe.Res >= 0 {
 			c.Flags |= backend.FlagBuffer
 			c.BufID = id
 			c.Buf = b.br.Buffer(id)[:cqe.Res]
@@ -142,15 +150,67 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 			b.br.Recycle(id) // consumed without data (end of stream, error)
 		}
 	}
-	if len(b.track) > 0 {
-		if op := b.track[tok]; op != nil && !b.finishTracked(op, c) {
-			return false
-		}
+	if op != nil && !b.finishTracked(op, c) {
+		return false
 	}
 	if c.Flags&backend.FlagMore == 0 {
 		b.finished(tok)
 	}
 	return true
+}
+
+// recvMsgMulti turns c, a completion of multishot recvmsg op carrying a
+// buffer, into the contract's shape (Res the payload length; Buf, Name and
+// Control views of the buffer). A native completion's buffer is parsed as
+// struct io_uring_recvmsg_out; an emulated one (a single-shot recvmsg with
+// buffer select) got the payload at the start of the buffer, and its name
+// and control data are copied in behind the payload room.
+func (b *Backend) recvMsgMulti(op *backend.Op, c *backend.Completion, native bool) {
+	room, nl, cl := backend.MultishotRecvMsgRoom(op, b.cfg.BufferSize)
+	if !native {
+		// A single-shot recvmsg with buffer select: an empty datagram came
+		// without a buffer.
+		var full []byte
+		if c.Flags&backend.FlagBuffer != 0 {
+			full = b.br.Buffer(c.BufID)
+		}
+		c.Flags &^= backend.FlagBuffer // set again by ResultMultishot
+		msghdr.ResultMultishot(&op.Sys.Msg, op, full, room, nl, cl, int(c.Res), c)
+		c.Flags &^= backend.FlagMore // the re-arm decides
+		return
+	}
+	h, name, control, payload, ok := ring.ParseRecvmsgOut(c.Buf, uint32(nl), uint32(cl))
+	if !ok {
+		c.Res = -int32(unix.EIO) // cannot happen: the kernel wrote the header
+		c.Buf, c.Flags = nil, c.Flags&^backend.FlagBuffer
+		b.held[c.BufID] = false
+		b.br.Recycle(c.BufID)
+		return
+	}
+	c.Res = int32(len(payload))
+	name, control = name[:min(int(h.NameLen), len(name))], control[:min(int(h.ControlLen), len(control))]
+	if len(payload) > 0 {
+		c.Buf = payload[:len(payload):len(payload)]
+		msghdr.CopyOut(c, name, control, name, control)
+	} else {
+		// An empty datagram: name and control data move to op's memory
+		// (valid until the next Wait) and the buffer goes back.
+		var nameTo []byte
+		if op.Addr != nil {
+			nameTo = unsafe.Slice((*byte)(unsafe.Pointer(op.Addr)), nl)
+		}
+		msghdr.CopyOut(c, name, control, nameTo, op.Control[:cl])
+		c.Buf, c.Flags = nil, c.Flags&^backend.FlagBuffer
+		b.held[c.BufID] = false
+		b.br.Recycle(c.BufID)
+		c.BufID = 0
+	}
+	if h.Flags&unix.MSG_TRUNC != 0 {
+		c.Flags |= backend.FlagTrunc
+	}
+	if h.Flags&unix.MSG_CTRUNC != 0 {
+		c.Flags |= backend.FlagCtrunc
+	}
 }
 
 // finishTracked does the completion-time work of a tracked op: pool buffers,
@@ -165,7 +225,13 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 		return false
 	}
 	if st&stRecvMsg != 0 && c.Res >= 0 {
-		msghdr.Result(&op.Sys.Msg, op, c)
+		switch {
+		case !op.Multishot:
+			msghdr.Result(&op.Sys.Msg, op, c)
+		case st&stPollRecv != 0: // pollRecv did it
+		default:
+			b.recvMsgMulti(op, c, st&stEmuMulti == 0)
+		}
 	}
 	if op.Kind == backend.KindSendZC {
 		switch {
@@ -195,10 +261,19 @@ func (b *Backend) finishTracked(op *backend.Op, c *backend.Completion) bool {
 			return true
 		}
 	}
-	if st&stEmuMulti != 0 && c.Flags&backend.FlagMore == 0 && !b.closing && st&stCancel == 0 &&
-		(c.Res > 0 || c.Res == 0 && op.Kind != backend.KindRecv) {
+	rearm := st&stEmuMulti != 0 && (c.Res > 0 || c.Res == 0 && op.Kind != backend.KindRecv)
+	if nativeMultiRecvMsg(op) && c.Res == 0 {
+		rearm = true // the kernel ends a multishot recvmsg at an empty datagram; the contract does not
+	}
+	if rearm && c.Flags&backend.FlagMore == 0 && !b.closing && st&stCancel == 0 {
 		c.Flags |= backend.FlagMore
-		b.push(op)
+		if op.Kind == backend.KindRecvMsg && c.Res == 0 {
+			// The empty datagram's name and control data are in op's
+			// memory until the next Wait: issue the re-arm only then.
+			b.pushLater(op)
+		} else {
+			b.push(op)
+		}
 		return true
 	}
 	if c.Flags&backend.FlagMore == 0 {
@@ -228,7 +303,25 @@ func (b *Backend) pollRecv(op *backend.Op, c *backend.Completion) bool {
 	var n uintptr
 	var errno unix.Errno
 	for {
-		if op.Kind == backend.KindRecvMsg {
+		if op.Kind == backend.KindRecvMsg && op.Multishot {
+			room, nl, cl := backend.MultishotRecvMsgRoom(op, b.cfg.BufferSize)
+			m := &op.Sys.Msg
+			msghdr.PrepareMultishot(m, &b.syncIov, op, buf, room, nl, cl)
+			n, _, errno = unix.Syscall(unix.SYS_RECVMSG, uintptr(op.Fd), uintptr(unsafe.Pointer(m)),
+				unix.MSG_DONTWAIT|msghdr.RecvFlags)
+			if errno == 0 {
+				c.BufID = id
+				if !msghdr.ResultMultishot(m, op, buf, room, nl, cl, int(n), c) {
+					b.pool.Put(id)
+					c.BufID = 0
+				}
+				c.Flags &^= backend.FlagMore // the re-arm decides
+			}
+			m.Iov, m.Name, m.Control = nil, nil, nil
+			if errno == 0 {
+				return true
+			}
+		} else if op.Kind == backend.KindRecvMsg {
 			b.syncIov = iovec(buf)
 			m := &op.Sys.Msg
 			*m = unix.Msghdr{Iov: &b.syncIov, Iovlen: 1}

@@ -49,12 +49,16 @@ func Prepare(m *unix.Msghdr, op *backend.Op) {
 }
 
 // Result applies a successful recvmsg's msghdr m (as the kernel left it) to op
-// and its completion c: AddrLen gets the sender's address length, c.Control
+// and its completion c: AddrLen gets the sender's address length (and c.Name
+// the address, a view of op.Addr), c.Control
 // the control messages received (a view of op.Control), and c.Flags
 // FlagTrunc and FlagCtrunc from MSG_TRUNC and MSG_CTRUNC.
 func Result(m *unix.Msghdr, op *backend.Op, c *backend.Completion) {
 	if op.Addr != nil {
 		op.AddrLen = m.Namelen
+		if n := min(int(m.Namelen), unix.SizeofSockaddrAny); n > 0 {
+			c.Name = unsafe.Slice((*byte)(unsafe.Pointer(op.Addr)), n)[:n:n]
+		}
 	}
 	if n := min(int(m.Controllen), len(op.Control)); n > 0 && m.Control != nil {
 		c.Control = op.Control[:n:n]
@@ -92,4 +96,75 @@ func CloseRights(control []byte) int {
 		control = control[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(control)):]
 	}
 	return n
+}
+
+// PrepareMultishot points m at provided buffer buf for one datagram of an
+// emulated multishot recvmsg (op.Multishot): the payload goes to buf[:room]
+// and the name and control rooms follow it, so a datagram is cut where
+// io_uring's native layout cuts it (backend.MultishotRecvMsgRoom). iov is
+// the caller's iovec that stays valid during the call. A backend whose
+// kernel writes name and control elsewhere (a single-shot recvmsg with
+// buffer select) calls Prepare instead and ResultMultishot copies them in.
+func PrepareMultishot(m *unix.Msghdr, iov *unix.Iovec, op *backend.Op, buf []byte, room, nameLen, controlLen int) {
+	*m = unix.Msghdr{}
+	*iov = unix.Iovec{Base: unsafe.SliceData(buf)}
+	iov.SetLen(room)
+	m.Iov = iov
+	m.SetIovlen(1)
+	if nameLen > 0 {
+		m.Name = &buf[room]
+		m.Namelen = uint32(nameLen)
+	}
+	if controlLen > 0 {
+		m.Control = &buf[room+nameLen]
+		m.SetControllen(controlLen)
+	}
+}
+
+// ResultMultishot fills completion c of an emulated multishot recvmsg op
+// that received n payload bytes into buf[:n] with the msghdr m the kernel
+// left: Res, Buf, Name and Control, FlagTrunc, FlagCtrunc, FlagMore, and
+// FlagBuffer when it returns true. A datagram with payload keeps buf: Name
+// and Control are views of buf (copied to buf[room:] first when m pointed
+// elsewhere) and the caller sets BufID. An empty datagram does not (false:
+// the caller gives buf back): Name and Control are then copied to, and views
+// of, op.Addr and op.Control (see backend.KindRecvMsg).
+func ResultMultishot(m *unix.Msghdr, op *backend.Op, buf []byte, room, nameLen, controlLen, n int, c *backend.Completion) (keep bool) {
+	c.Res = int32(n)
+	c.Flags |= backend.FlagMore
+	keep = n > 0
+	var nameTo, controlTo []byte
+	if keep {
+		c.Buf = buf[:n:n]
+		c.Flags |= backend.FlagBuffer
+		nameTo, controlTo = buf[room:room+nameLen], buf[room+nameLen:room+nameLen+controlLen]
+	} else {
+		if op.Addr != nil {
+			nameTo = unsafe.Slice((*byte)(unsafe.Pointer(op.Addr)), nameLen)
+		}
+		controlTo = op.Control[:controlLen]
+	}
+	CopyOut(c, unsafe.Slice(m.Name, min(int(m.Namelen), nameLen)), unsafe.Slice(m.Control, min(int(m.Controllen), controlLen)), nameTo, controlTo)
+	if m.Flags&unix.MSG_TRUNC != 0 {
+		c.Flags |= backend.FlagTrunc
+	}
+	if m.Flags&unix.MSG_CTRUNC != 0 {
+		c.Flags |= backend.FlagCtrunc
+	}
+	return keep
+}
+
+// CopyOut sets c.Name and c.Control to copies of name and control made in
+// nameTo and controlTo (which have room for them; a copy onto itself is
+// free), nil when empty.
+func CopyOut(c *backend.Completion, name, control, nameTo, controlTo []byte) {
+	c.Name, c.Control = nil, nil
+	if l := len(name); l > 0 {
+		copy(nameTo, name)
+		c.Name = nameTo[:l:l]
+	}
+	if l := len(control); l > 0 {
+		copy(controlTo, control)
+		c.Control = controlTo[:l:l]
+	}
 }
