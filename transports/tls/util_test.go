@@ -1,0 +1,299 @@
+package tls_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	ctls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gyre-io/gyre/transports"
+	gyretls "github.com/gyre-io/gyre/transports/tls"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pki is a throw-away CA and a server certificate for localhost/127.0.0.1,
+// made per test run (no key is committed).
+type pki struct {
+	pool                      *x509.CertPool
+	cert                      ctls.Certificate
+	certFile, keyFile, caFile string
+}
+
+var (
+	pkiOnce sync.Once
+	pkiVal  *pki
+	pkiErr  error
+	pkiDir  string
+)
+
+func testPKI(t testing.TB) *pki {
+	t.Helper()
+	pkiOnce.Do(func() {
+		pkiDir, pkiErr = os.MkdirTemp("", "gyretls")
+		if pkiErr == nil {
+			pkiVal, pkiErr = makePKI(pkiDir, "localhost")
+		}
+	})
+	if pkiErr != nil {
+		t.Fatal(pkiErr)
+	}
+	return pkiVal
+}
+
+func makePKI(dir, name string) (*pki, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gyre test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	p := &pki{pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	if p.cert, err = ctls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, err
+	}
+	p.certFile, p.keyFile, p.caFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
+	for f, b := range map[string][]byte{p.certFile: certPEM, p.keyFile: keyPEM, p.caFile: caPEM} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *pki) server() *ctls.Config {
+	return &ctls.Config{Certificates: []ctls.Certificate{p.cert}}
+}
+
+func (p *pki) client() *ctls.Config {
+	return &ctls.Config{RootCAs: p.pool, ServerName: "localhost"}
+}
+
+// rec is a protocol recording everything, safe to inspect from the test
+// goroutine. Hooks run on the loop.
+type rec struct {
+	mu        sync.Mutex
+	tr        transports.Transport
+	made      int
+	lost      int
+	reason    error
+	data      []byte
+	state     *ctls.ConnectionState
+	readEOF   int
+	writeEOF  int
+	lostCh    chan struct{}
+	hsCh      chan struct{}
+	onMade    func(r *rec)
+	onData    func(r *rec, p []byte)
+	onHS      func(r *rec)
+	onReadEOF func(r *rec)
+}
+
+func newRec() *rec { return &rec{lostCh: make(chan struct{}), hsCh: make(chan struct{})} }
+
+func (r *rec) ConnectionMade(t transports.Transport) {
+	r.mu.Lock()
+	r.tr = t
+	r.made++
+	r.mu.Unlock()
+	if r.onMade != nil {
+		r.onMade(r)
+	}
+}
+
+func (r *rec) DataReceived(p []byte) {
+	r.mu.Lock()
+	r.data = append(r.data, p...)
+	r.mu.Unlock()
+	if r.onData != nil {
+		r.onData(r, p)
+	}
+}
+
+func (r *rec) ConnectionLost(reason error) {
+	r.mu.Lock()
+	r.lost++
+	r.reason = reason
+	n := r.lost
+	r.mu.Unlock()
+	if n == 1 {
+		close(r.lostCh)
+	}
+}
+
+func (r *rec) HandshakeCompleted(s ctls.ConnectionState) {
+	r.mu.Lock()
+	r.state = &s
+	r.mu.Unlock()
+	close(r.hsCh)
+	if r.onHS != nil {
+		r.onHS(r)
+	}
+}
+
+func (r *rec) get() (data []byte, lost int, reason error, state *ctls.ConnectionState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]byte(nil), r.data...), r.lost, r.reason, r.state
+}
+
+func (r *rec) dataLen() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.data)
+}
+
+func (r *rec) transport() transports.Transport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tr
+}
+
+func (r *rec) waitLost(t testing.TB, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-r.lostCh:
+	case <-time.After(d):
+		t.Fatalf("ConnectionLost not called within %v", d)
+	}
+	time.Sleep(5 * time.Millisecond) // a second call would show up here
+	_, lost, reason, _ := r.get()
+	if lost != 1 {
+		t.Fatalf("ConnectionLost called %d times", lost)
+	}
+	return reason
+}
+
+func (r *rec) waitHS(t testing.TB, d time.Duration) ctls.ConnectionState {
+	t.Helper()
+	select {
+	case <-r.hsCh:
+	case <-time.After(d):
+		t.Fatalf("HandshakeCompleted not called within %v", d)
+	}
+	_, _, _, s := r.get()
+	return *s
+}
+
+// hrec is rec with half-close.
+type hrec struct{ *rec }
+
+func (h hrec) ReadConnectionLost() {
+	h.mu.Lock()
+	h.readEOF++
+	h.mu.Unlock()
+	if h.onReadEOF != nil {
+		h.onReadEOF(h.rec)
+	}
+}
+
+func (h hrec) WriteConnectionLost() {
+	h.mu.Lock()
+	h.writeEOF++
+	h.mu.Unlock()
+}
+
+func (h hrec) HandshakeCompleted(s ctls.ConnectionState) { h.rec.HandshakeCompleted(s) }
+
+// echo writes back what it receives.
+func echo(r *rec, p []byte) { _ = r.tr.Write(p) }
+
+// factoryOf hands out the protocols made by mk, recording them.
+type factoryOf struct {
+	mu    sync.Mutex
+	mk    func() transports.Protocol
+	built []transports.Protocol
+	ch    chan transports.Protocol
+}
+
+func newFactory(mk func() transports.Protocol) *factoryOf {
+	return &factoryOf{mk: mk, ch: make(chan transports.Protocol, 64)}
+}
+
+func (f *factoryOf) BuildProtocol(net.Addr) transports.Protocol {
+	p := f.mk()
+	f.ch <- p
+	return p
+}
+
+func (f *factoryOf) next(t testing.TB) transports.Protocol {
+	t.Helper()
+	select {
+	case p := <-f.ch:
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection built")
+		return nil
+	}
+}
+
+// clientFactory is a ClientFactory around one protocol.
+type clientFactory struct {
+	p      transports.Protocol
+	failed chan error
+}
+
+func newClient(p transports.Protocol) *clientFactory {
+	return &clientFactory{p: p, failed: make(chan error, 1)}
+}
+
+func (c *clientFactory) BuildProtocol(net.Addr) transports.Protocol { return c.p }
+func (c *clientFactory) StartedConnecting(transports.Connector)     {}
+func (c *clientFactory) ClientConnectionFailed(_ transports.Connector, err error) {
+	c.failed <- err
+}
+func (c *clientFactory) ClientConnectionLost(transports.Connector, error) {}
+
+var _ gyretls.HandshakeListener = (*rec)(nil)
+
+func dialRaw(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
