@@ -18,6 +18,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gyre-io/gyre/reactor/reactortest"
+	"github.com/gyre-io/gyre/transports/tcp"
+
 	"github.com/gyre-io/gyre/transports"
 	gyretls "github.com/gyre-io/gyre/transports/tls"
 )
@@ -296,4 +299,17 @@ func dialRaw(t testing.TB, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func tcpListen(t testing.TB, h *reactortest.Loop, f transports.Factory) (string, error) {
+	p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(func() { h.Do(func() { _ = p.Close() }) })
+	return p.Addr().String(), nil
+}
+
+func tcpConnect(h *reactortest.Loop, addr string, f transports.ClientFactory) (*tcp.Connector, error) {
+	return tcp.Connect(h.Loop, addr, f, tcp.ConnectOptions{})
 }
