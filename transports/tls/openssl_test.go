@@ -52,7 +52,7 @@ func TestOpenSSLClient(t *testing.T) {
 		for _, v := range []string{"-tls1_2", "-tls1_3"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			cmd := exec.CommandContext(ctx, bin, "s_client", "-connect", addr, v, "-servername", "localhost",
-				"-alpn", "gyre/1", "-CAfile", p.caFile, "-verify_return_error", "-ign_eof")
+				"-alpn", "gyre/1", "-CAfile", p.CAFile, "-verify_return_error", "-ign_eof")
 			cmd.Stdin = strings.NewReader("hello gyre\nbye\n")
 			out, err := cmd.CombinedOutput()
 			cancel()
@@ -84,7 +84,7 @@ func TestOpenSSLServer(t *testing.T) {
 		p := testPKI(t)
 		for _, v := range []string{"-tls1_2", "-tls1_3"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			cmd := exec.CommandContext(ctx, bin, "s_server", "-accept", "127.0.0.1:0", "-cert", p.certFile, "-key", p.keyFile,
+			cmd := exec.CommandContext(ctx, bin, "s_server", "-accept", "127.0.0.1:0", "-cert", p.CertFile, "-key", p.KeyFile,
 				"-alpn", "gyre/1", v, "-rev", "-naccept", "1", "-trace")
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)

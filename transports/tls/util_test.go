@@ -1,17 +1,10 @@
 package tls_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	ctls "crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,36 +12,47 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gyre-io/gyre/reactor/reactortest"
-	"github.com/gyre-io/gyre/transports/tcp"
-
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/tcp"
 	gyretls "github.com/gyre-io/gyre/transports/tls"
+	"github.com/gyre-io/gyre/transports/tls/tlstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// pki is a throw-away CA and a server certificate for localhost/127.0.0.1,
-// made per test run (no key is committed).
-type pki struct {
-	pool                      *x509.CertPool
-	cert                      ctls.Certificate
-	certFile, keyFile, caFile string
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pkiDir != "" {
+		_ = os.RemoveAll(pkiDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
+
+// pki wraps tlstest.PKI, made once per test binary.
+type pki struct{ *tlstest.PKI }
 
 var (
 	pkiOnce sync.Once
 	pkiVal  *pki
 	pkiErr  error
-	pkiDir  string
 )
 
 func testPKI(t testing.TB) *pki {
 	t.Helper()
 	pkiOnce.Do(func() {
-		pkiDir, pkiErr = os.MkdirTemp("", "gyretls")
-		if pkiErr == nil {
-			pkiVal, pkiErr = makePKI(pkiDir, "localhost")
+		dir, err := os.MkdirTemp("", "gyretls")
+		if err != nil {
+			pkiErr = err
+			return
 		}
+		pkiDir = dir
+		var p *tlstest.PKI
+		p, pkiErr = tlstest.New(dir, "localhost")
+		pkiVal = &pki{p}
 	})
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
@@ -56,64 +60,10 @@ func testPKI(t testing.TB) *pki {
 	return pkiVal
 }
 
-func makePKI(dir, name string) (*pki, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gyre test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	p := &pki{pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if p.cert, err = ctls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return nil, err
-	}
-	p.certFile, p.keyFile, p.caFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
-	for f, b := range map[string][]byte{p.certFile: certPEM, p.keyFile: keyPEM, p.caFile: caPEM} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
+var pkiDir string
 
-func (p *pki) server() *ctls.Config {
-	return &ctls.Config{Certificates: []ctls.Certificate{p.cert}}
-}
-
-func (p *pki) client() *ctls.Config {
-	return &ctls.Config{RootCAs: p.pool, ServerName: "localhost"}
-}
+func (p *pki) server() *ctls.Config { return p.ServerConfig() }
+func (p *pki) client() *ctls.Config { return p.ClientConfig("localhost") }
 
 // rec is a protocol recording everything, safe to inspect from the test
 // goroutine. Hooks run on the loop.
