@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
@@ -420,3 +421,34 @@ func (p *pushProd) ResumeProducing() {
 func (p *pushProd) StopProducing() { p.stopped++ }
 
 var _ = errors.Is
+
+// The handshake goroutine ends with the connection: at loop Stop while a
+// handshake waits for a silent peer, and when the peer resets mid-handshake.
+// The wrapped protocol gets ConnectionLost once.
+func TestHandshakeGoroutineEnds(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		p := testPKI(t)
+		h := reactortest.Start(t, kind)
+		f := newFactory(func() transports.Protocol { return newRec() })
+		port, err := gyretls.Listen(h.Loop, "127.0.0.1:0", f, p.server(), gyretls.ListenOptions{})
+		require.NoError(t, err)
+		// reset mid-handshake
+		c1 := dialRaw(t, port.Addr().String())
+		_, err = c1.Write([]byte{0x16, 0x03, 0x01, 0x01, 0x00, 1, 2, 3}) // a partial ClientHello
+		require.NoError(t, err)
+		s1 := f.next(t).(*rec)
+		require.NoError(t, c1.(*net.TCPConn).SetLinger(0))
+		require.NoError(t, c1.Close())
+		r1 := s1.waitLost(t, 10*time.Second)
+		require.ErrorIs(t, r1, transports.ErrConnectionLost)
+		var he *gyretls.HandshakeError
+		require.ErrorAs(t, r1, &he, "%v", r1)
+		// silent peer, then Stop
+		c2 := dialRaw(t, port.Addr().String())
+		defer c2.Close()
+		s2 := f.next(t).(*rec)
+		h.StopWait()
+		s2.waitLost(t, 10*time.Second)
+	})
+}

@@ -96,7 +96,7 @@ func TestHandshakeFailureReasons(t *testing.T) {
 		var alert ctls.AlertError
 		require.ErrorAs(t, sr, &alert, "server: %v", sr)
 		require.Equal(t, ctls.AlertError(42), alert, "bad_certificate") // RFC 8446 §6.2
-		_, _, _, st := cli.get()
+		_, _, st, _ := cli.get()
 		require.Nil(t, st, "no HandshakeCompleted on failure")
 		h.Do(func() { _ = port.Close() })
 	})

@@ -127,22 +127,16 @@ func (r *rec) HandshakeCompleted(s ctls.ConnectionState) {
 	}
 }
 
-func (r *rec) get() (data []byte, lost int, reason error, state *ctls.ConnectionState) {
+func (r *rec) get() (data []byte, lost int, state *ctls.ConnectionState, reason error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]byte(nil), r.data...), r.lost, r.reason, r.state
+	return append([]byte(nil), r.data...), r.lost, r.state, r.reason
 }
 
 func (r *rec) dataLen() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.data)
-}
-
-func (r *rec) transport() transports.Transport {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.tr
 }
 
 func (r *rec) waitLost(t testing.TB, d time.Duration) error {
@@ -153,7 +147,7 @@ func (r *rec) waitLost(t testing.TB, d time.Duration) error {
 		t.Fatalf("ConnectionLost not called within %v", d)
 	}
 	time.Sleep(5 * time.Millisecond) // a second call would show up here
-	_, lost, reason, _ := r.get()
+	_, lost, _, reason := r.get()
 	if lost != 1 {
 		t.Fatalf("ConnectionLost called %d times", lost)
 	}
@@ -167,7 +161,7 @@ func (r *rec) waitHS(t testing.TB, d time.Duration) ctls.ConnectionState {
 	case <-time.After(d):
 		t.Fatalf("HandshakeCompleted not called within %v", d)
 	}
-	_, _, _, s := r.get()
+	_, _, s, _ := r.get()
 	return *s
 }
 
@@ -196,10 +190,8 @@ func echo(r *rec, p []byte) { _ = r.tr.Write(p) }
 
 // factoryOf hands out the protocols made by mk, recording them.
 type factoryOf struct {
-	mu    sync.Mutex
-	mk    func() transports.Protocol
-	built []transports.Protocol
-	ch    chan transports.Protocol
+	mk func() transports.Protocol
+	ch chan transports.Protocol
 }
 
 func newFactory(mk func() transports.Protocol) *factoryOf {
