@@ -1,8 +1,9 @@
 // Command http is an HTTP/1.1 server on gyre answering "Hello, World!" at /.
 //
-//	go run ./examples/http -addr 127.0.0.1:8080 [-backend auto|uring|epoll]
+//	go run ./examples/http -addr 127.0.0.1:8080 [-backend auto|uring|epoll] [-tls-cert FILE -tls-key FILE]
 //
-// Try it with curl, wrk, ab -k or h2load --h1. It serves until SIGINT or
+// Try it with curl, wrk, ab -k or h2load --h1; with -tls-cert and -tls-key it
+// serves HTTPS (curl --cacert CA https://127.0.0.1:8080/). It serves until SIGINT or
 // SIGTERM, then stops cleanly and exits 0.
 package main
 

@@ -1,9 +1,10 @@
-// Package serve is the shared frame of gyre's example servers: the -addr and
-// -backend flags, one loop, and a clean stop on SIGINT/SIGTERM (exit 0).
+// Package serve is the shared frame of gyre's example servers: the -addr,
+// -backend and -tls-cert/-tls-key flags, one loop, and a clean stop on SIGINT/SIGTERM (exit 0).
 package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/tcp"
+	gyretls "github.com/gyre-io/gyre/transports/tls"
 	"github.com/gyre-io/gyre/transports/unix"
 )
 
@@ -50,6 +52,9 @@ type Options struct {
 	Addr string
 	// Backend chosen by -backend; its default is GYRE_BACKEND, else auto.
 	Backend reactor.BackendKind
+	// TLSCert and TLSKey (-tls-cert, -tls-key: PEM files, both or neither)
+	// make the server speak TLS (transports/tls).
+	TLSCert, TLSKey string
 }
 
 // ParseFlags parses args (without the program name) into Options: -addr
@@ -67,8 +72,13 @@ func ParseFlags(name, defaultAddr string, args []string, getenv func(string) str
 		def, from = v, " (default from "+reactor.EnvBackend+")"
 	}
 	be := fs.String("backend", def, "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
+	tlsCert := fs.String("tls-cert", "", "serve TLS with this PEM certificate chain (needs -tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return Options{}, errors.New("-tls-cert and -tls-key go together")
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
@@ -83,7 +93,7 @@ func ParseFlags(name, defaultAddr string, args []string, getenv func(string) str
 		}
 		return Options{}, fmt.Errorf("-backend: %w", err)
 	}
-	return Options{Addr: *addr, Backend: kind}, nil
+	return Options{Addr: *addr, Backend: kind, TLSCert: *tlsCert, TLSKey: *tlsKey}, nil
 }
 
 // Main parses the command line (see ParseFlags), builds a loop, listens with
@@ -99,11 +109,32 @@ func Main(name, defaultAddr string, mk func(loop *reactor.Loop) transports.Facto
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
 	}
+	if opts.TLSCert != "" {
+		mk, err = WithTLS(mk, opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
+	}
 	if err := Run(name, opts.Addr, opts.Backend, mk); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// WithTLS loads a PEM certificate chain and key and returns mk with every
+// connection of its factories served over TLS (gyretls.WrapFactory, server
+// role, default options). A file that cannot be read or parsed is an error.
+func WithTLS(mk func(loop *reactor.Loop) transports.Factory, certFile, keyFile string) (func(loop *reactor.Loop) transports.Factory, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	return func(loop *reactor.Loop) transports.Factory {
+		return gyretls.WrapFactory(mk(loop), cfg, gyretls.RoleServer, gyretls.Options{})
+	}, nil
 }
 
 // Run is Main without flag parsing and exiting: it serves addr on a loop of
