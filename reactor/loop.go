@@ -210,7 +210,9 @@ func (l *Loop) Features() backend.Features { return l.feat }
 // Run runs the loop until Stop is called or ctx is done, then shuts down in
 // order (see Stop) and returns. A loop runs once: a second Run returns
 // ErrNotRestartable. Run blocks the calling goroutine; the loop itself runs on
-// its own locked thread.
+// its own locked thread. It returns nil after a shutdown, whether Stop or ctx
+// began it (check ctx.Err() to tell them apart), ErrNotRestartable as above,
+// or the backend's error if the loop could not go on waiting.
 func (l *Loop) Run(ctx context.Context) error {
 	if !l.state.CompareAndSwap(stateNew, stateRunning) {
 		return ErrNotRestartable
@@ -340,6 +342,13 @@ func (l *Loop) runLate() {
 	}
 	l.late = l.late[:0]
 }
+
+// AssertOnLoop is the loop-goroutine check of loop-only methods, for
+// transports and protocols built on the loop: in builds with -race or
+// -tags gyredebug it panics with an error wrapping ErrNotOnLoop and naming
+// method (for example "Transport.Write") when called from another goroutine
+// while the loop runs; in other builds it does nothing and costs nothing.
+func (l *Loop) AssertOnLoop(method string) { l.mustOnLoop(method, true) }
 
 // Stopping reports whether shutdown has begun. Loop goroutine only.
 func (l *Loop) Stopping() bool {

@@ -4,6 +4,7 @@ package reactor
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,5 +30,8 @@ func (l *Loop) mustOnLoop(method string, beforeRun bool) {
 	case stateStopped:
 		return // the loop goroutine is gone: nothing to race with
 	}
-	panic(fmt.Errorf("gyre/reactor: Loop.%s called from another goroutine while the loop runs: %w", method, ErrNotOnLoop))
+	if !strings.Contains(method, ".") {
+		method = "Loop." + method
+	}
+	panic(fmt.Errorf("gyre/reactor: %s called from another goroutine while the loop runs: %w", method, ErrNotOnLoop))
 }

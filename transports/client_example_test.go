@@ -2,6 +2,7 @@ package transports_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"syscall"
@@ -43,7 +44,7 @@ func ExampleConnectProtocol() {
 
 	// A refused attempt reports the reason instead.
 	_, _ = transports.ConnectProtocol(ctx, r, "tcp", "127.0.0.1:1", hello{}, nil,
-		func(t transports.Transport, err error) { fmt.Println("refused:", err == syscall.ECONNREFUSED) })
+		func(t transports.Transport, err error) { fmt.Println("refused:", errors.Is(err, syscall.ECONNREFUSED)) })
 	_ = r.LastConnect().Connector.Fail(syscall.ECONNREFUSED)
 	// Output:
 	// connected to 127.0.0.1:6379

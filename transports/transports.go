@@ -108,11 +108,14 @@ type Port interface {
 	// further connection is accepted or built, and the address can be bound
 	// again; connections already accepted are not touched. Releasing the
 	// listening descriptor may finish on a later loop turn, when the
-	// in-flight accept operation has reached its final completion
-	// (implementations offer a signal for that, e.g. tcp.Port.Done, as
-	// Twisted's stopListening returns a Deferred). Calling it twice returns
-	// ErrClosed.
+	// in-flight accept operation has reached its final completion: Done
+	// tells when. Calling it twice returns ErrClosed.
 	Close() error
+	// Done is closed once the port has fully stopped after Close (or the
+	// loop's shutdown): its accept has ended, its descriptor is closed and
+	// its factory stopped — what Twisted's stopListening Deferred reports.
+	// Goroutine-safe.
+	Done() <-chan struct{}
 }
 
 // Transport moves bytes for one connection (Twisted's ITransport/ITCPTransport).
@@ -148,6 +151,10 @@ type Transport interface {
 	RemoteAddr() net.Addr
 	// PauseReading stops DataReceived (already received bytes included) until
 	// ResumeReading; the kernel's receive window then pushes back on the peer.
+	// They do not nest: one ResumeReading undoes any number of PauseReading
+	// calls, and PauseProducing/ResumeProducing (a producer registered on
+	// another transport) toggle the same state — a protocol with several
+	// reasons to pause keeps its own count (protocols/internal/flow does).
 	PauseReading()
 	ResumeReading()
 	// RegisterProducer attaches a producer that feeds this transport. A

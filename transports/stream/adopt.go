@@ -45,6 +45,9 @@ var (
 // (close-on-exec, non-blocking).
 func adoptee(fd int, wantListening bool) (Adopter, int, error) {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err == unix.ENOTSOCK {
+		return nil, -1, fmt.Errorf("%w: descriptor %d is not a socket: %w", ErrUnsupportedSocketType, fd, os.NewSyscallError("getsockopt", err))
+	}
 	if err != nil {
 		return nil, -1, os.NewSyscallError("getsockopt", err)
 	}

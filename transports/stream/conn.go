@@ -435,6 +435,7 @@ func (c *Conn) writable() bool {
 
 // Write implements transports.Transport: p is copied; the caller may reuse it.
 func (c *Conn) Write(p []byte) error {
+	c.loop.AssertOnLoop("Transport.Write")
 	if !c.writable() {
 		return transports.ErrClosed
 	}
@@ -448,6 +449,7 @@ func (c *Conn) Write(p []byte) error {
 
 // WriteBuffers implements transports.Transport: every buffer is copied.
 func (c *Conn) WriteBuffers(bufs [][]byte) error {
+	c.loop.AssertOnLoop("Transport.WriteBuffers")
 	if !c.writable() {
 		return transports.ErrClosed
 	}
@@ -465,6 +467,7 @@ func (c *Conn) WriteBuffers(bufs [][]byte) error {
 // is called exactly once, never inside WriteOwned (for an empty p, on the
 // next loop turn). Order with Write is kept. ErrClosed as for Write.
 func (c *Conn) WriteOwned(p []byte, done func(error)) error {
+	c.loop.AssertOnLoop("Transport.WriteOwned")
 	if !c.writable() {
 		return transports.ErrClosed
 	}
@@ -684,6 +687,7 @@ func (c *Conn) finish() {
 
 // LoseConnection implements transports.Transport.
 func (c *Conn) LoseConnection() error {
+	c.loop.AssertOnLoop("Transport.LoseConnection")
 	c.loseConnection(transports.ErrConnectionDone)
 	return nil
 }
@@ -711,6 +715,7 @@ func (c *Conn) loseConnection(reason error) {
 // socket (WriteSend), the peer gets a reset; ConnectionLost
 // (ErrConnectionLost wrapping ErrAborted) follows on a later loop turn.
 func (c *Conn) Abort() error {
+	c.loop.AssertOnLoop("Transport.Abort")
 	c.teardown(transports.Lost(transports.ErrAborted), true)
 	return nil
 }
@@ -718,6 +723,7 @@ func (c *Conn) Abort() error {
 // CloseWrite implements transports.Transport: flush, then end the write
 // direction (ConnConfig.WriteEnd); reading goes on.
 func (c *Conn) CloseWrite() error {
+	c.loop.AssertOnLoop("Transport.CloseWrite")
 	if c.own.Closing() || c.lost {
 		return transports.ErrClosed
 	}
@@ -803,6 +809,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // PauseReading implements transports.Transport.
 func (c *Conn) PauseReading() {
+	c.loop.AssertOnLoop("Transport.PauseReading")
 	if c.paused || c.own.Closing() || c.lost {
 		return
 	}
@@ -813,6 +820,7 @@ func (c *Conn) PauseReading() {
 // ResumeReading implements transports.Transport. Bytes that arrived while
 // paused are delivered on the next loop turn, before any newer ones.
 func (c *Conn) ResumeReading() {
+	c.loop.AssertOnLoop("Transport.ResumeReading")
 	if !c.paused || c.own.Closing() || c.lost || c.disconnecting {
 		return // after LoseConnection, reading is stopped for good
 	}
@@ -854,6 +862,7 @@ func (c *Conn) deliverHeld() {
 // Errors: transports.ErrClosed once the connection is closing or gone,
 // transports.ErrProducerRegistered, ErrNilProducer.
 func (c *Conn) RegisterProducer(p transports.Producer, streaming bool) error {
+	c.loop.AssertOnLoop("Transport.RegisterProducer")
 	if c.lost || c.own.Closing() {
 		return transports.ErrClosed
 	}

@@ -22,8 +22,9 @@ type fakeNet struct {
 
 type fakePort struct{ addr string }
 
-func (p fakePort) Addr() net.Addr { return &net.UnixAddr{Name: p.addr, Net: "unix"} }
-func (fakePort) Close() error     { return nil }
+func (p fakePort) Addr() net.Addr      { return &net.UnixAddr{Name: p.addr, Net: "unix"} }
+func (fakePort) Close() error          { return nil }
+func (fakePort) Done() <-chan struct{} { return nil }
 
 func (n *fakeNet) Listen(loop *reactor.Loop, addr string, _ transports.Factory, opts any) (transports.Port, error) {
 	n.loop, n.addr, n.opts = loop, addr, opts

@@ -243,9 +243,22 @@ type FakePort struct {
 	factory transports.Factory
 	closed  bool
 	accepts int
+	done    chan struct{} // made on first use; closed by Close
 }
 
 var _ transports.Port = (*FakePort)(nil)
+
+// Done implements transports.Port: closed as soon as Close was called (a
+// memory port has no accept in flight).
+func (p *FakePort) Done() <-chan struct{} {
+	if p.done == nil {
+		p.done = make(chan struct{})
+		if p.closed {
+			close(p.done)
+		}
+	}
+	return p.done
+}
 
 // Addr is the bound address.
 func (p *FakePort) Addr() net.Addr { return p.addr }
@@ -256,6 +269,9 @@ func (p *FakePort) Close() error {
 		return transports.ErrClosed
 	}
 	p.closed = true
+	if p.done != nil {
+		close(p.done)
+	}
 	return nil
 }
 

@@ -41,7 +41,10 @@ type ListenOptions struct {
 	// with no listener behind it (a connect to it is refused), left by a
 	// process that died — and binds in its place. Without it Listen fails
 	// with ErrStaleSocket. A live listener (EADDRINUSE) and a file that is
-	// not a socket (ErrNotSocket) are never removed.
+	// not a socket (ErrNotSocket) are never removed. Listen tells a live
+	// listener from a stale file by connecting to it, with or without
+	// RemoveStale, whenever the path is taken: a live listener sees one
+	// connection (RemoteAddr "@") that ends at once.
 	RemoveStale bool
 	// Watermarks for producers on accepted connections.
 	Watermarks transports.Watermarks
