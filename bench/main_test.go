@@ -138,7 +138,7 @@ func TestServeMultiLoop(t *testing.T) {
 			srv, err := harness.StartServer(exe, "echo", impl, addr, 2, "")
 			require.NoError(t, err)
 			out, _, err := harness.RunClient(context.Background(), []string{exe, "load", "-proto", "echo", "-addr", srv.Addr,
-				"-conns", "8", "-warmup", "0s", "-duration", "100ms"}, "", srv.PID())
+				"-conns", "8", "-warmup", "0s", "-duration", "500ms"}, "", srv.PID()) // long enough to see requests on a loaded machine
 			require.NoError(t, err)
 			m, err := harness.ParseResult(out)
 			require.NoError(t, err)
