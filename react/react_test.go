@@ -92,7 +92,6 @@ func TestParseFlagsListen(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 }
 
-
 func TestAddrDescription(t *testing.T) {
 	for in, want := range map[string]string{
 		"127.0.0.1:7000":  "tcp:7000:interface=127.0.0.1",
