@@ -1,5 +1,5 @@
 // Package examples_test builds the example servers and checks their command
-// line contract: -addr, -backend (default GYRE_BACKEND, else auto), serving in
+// line contract: -listen and -addr, -backend (default GYRE_BACKEND, else auto), serving in
 // the foreground, and a clean stop with exit status 0 on SIGINT or SIGTERM.
 package examples_test
 
@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,7 +87,15 @@ type server struct {
 // with GYRE_BACKEND removed) and args, and waits for its "listening" line.
 func start(t *testing.T, name string, env []string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(build(t), name), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	if !slices.Contains(args, "-listen") && !slices.Contains(args, "-addr") {
+		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	}
+	return startCmd(t, name, exec.Command(filepath.Join(build(t), name), args...), env)
+}
+
+// startCmd is start for a prepared command (e.g. under an activator).
+func startCmd(t *testing.T, name string, cmd *exec.Cmd, env []string) *server {
+	t.Helper()
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, reactor.EnvBackend+"=") {
 			cmd.Env = append(cmd.Env, kv)
@@ -337,4 +348,132 @@ func TestExamplesTLS(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "output: %s", out)
 	require.Equal(t, 2, ee.ExitCode())
 	require.Contains(t, string(out), "-tls-key")
+}
+
+// -listen takes endpoint descriptions: TCP with options, a UNIX path with a
+// colon (quoted) and a mode, ssl: with the certificate in the description.
+func TestEchoListenDescriptions(t *testing.T) {
+	p, err := tlstest.New(t.TempDir(), "localhost")
+	require.NoError(t, err)
+	echoes := func(t *testing.T, c net.Conn) {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Write([]byte("desc"))
+		require.NoError(t, err)
+		buf := make([]byte, 4)
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err)
+		require.Equal(t, "desc", string(buf))
+		require.NoError(t, c.Close())
+	}
+	t.Run("tcp", func(t *testing.T) {
+		s := start(t, "echo", nil, "-listen", "tcp:0:interface=127.0.0.1:backlog=64", "-loops", "2")
+		for range 4 {
+			c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+			require.NoError(t, err)
+			echoes(t, c)
+		}
+		s.stop(t, syscall.SIGTERM)
+	})
+	t.Run("unix", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "e:1.sock")
+		s := start(t, "echo", nil, "-listen", `unix:`+strings.ReplaceAll(path, ":", `\:`)+":mode=600")
+		require.Equal(t, "unix:"+path, s.addr)
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		c, err := net.DialTimeout("unix", path, 5*time.Second)
+		require.NoError(t, err)
+		echoes(t, c)
+		s.stop(t, syscall.SIGINT)
+	})
+	t.Run("ssl", func(t *testing.T) {
+		s := start(t, "echo", nil, "-listen", "ssl:0:interface=127.0.0.1:privateKey="+p.KeyFile+":certKey="+p.CertFile)
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", s.addr, p.ClientConfig("localhost"))
+		require.NoError(t, err)
+		echoes(t, c)
+		s.stop(t, syscall.SIGTERM)
+	})
+	// A description that does not parse: exit 2, naming the bad part.
+	out, err := exec.Command(filepath.Join(build(t), "echo"), "-listen", "tcp:80:bogus=1").CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "output: %s", out)
+	require.Equal(t, 2, ee.ExitCode())
+	require.Contains(t, string(out), "unknown parameter bogus")
+}
+
+var debugLine = regexp.MustCompile(`debug_addr=(\S+)`)
+
+// -debug-addr serves expvar's JSON at /debug/vars (cmdline, memstats).
+func TestExamplesDebugAddr(t *testing.T) {
+	for _, name := range examples {
+		t.Run(name, func(t *testing.T) {
+			s := start(t, name, nil, "-debug-addr", "127.0.0.1:0")
+			m := debugLine.FindStringSubmatch(s.stderr.String())
+			require.NotNil(t, m, "no debug line in:\n%s", s.stderr)
+			cl := &http.Client{Timeout: 10 * time.Second}
+			resp, err := cl.Get("http://" + m[1] + "/debug/vars")
+			require.NoError(t, err)
+			var vars map[string]json.RawMessage
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&vars))
+			require.NoError(t, resp.Body.Close())
+			cl.CloseIdleConnections()
+			require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+			require.Contains(t, vars, "cmdline")
+			require.Contains(t, vars, "memstats")
+			s.stop(t, syscall.SIGTERM)
+		})
+	}
+}
+
+// echo -listen systemd:domain=INET:index=0 serves a socket passed by
+// systemd-socket-activate (it execs echo on the first connection, with
+// LISTEN_FDS/LISTEN_PID set), on each backend, and exits 0 on SIGTERM.
+func TestEchoSocketActivated(t *testing.T) {
+	sa, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (package systemd); the endpoint package's own test covers LISTEN_FDS")
+	}
+	kinds := []string{"epoll"}
+	if uringAvailable() {
+		kinds = append(kinds, "uring")
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			port := l.Addr().(*net.TCPAddr).Port
+			require.NoError(t, l.Close())
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			cmd := exec.Command(sa, "-l", addr, filepath.Join(build(t), "echo"), "-listen", "systemd:domain=INET:index=0", "-backend", kind)
+			// The activator execs echo on the first connection: dial
+			// until it listens, then the listening line follows.
+			dialed := make(chan net.Conn, 1)
+			go func() {
+				deadline := time.Now().Add(20 * time.Second)
+				for time.Now().Before(deadline) {
+					if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+						dialed <- c
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				close(dialed)
+			}()
+			s := startCmd(t, "echo", cmd, nil)
+			require.Equal(t, addr, s.addr)
+			require.Equal(t, kind, s.backend)
+			c, ok := <-dialed
+			require.True(t, ok, "no connection to the activated socket")
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, err = c.Write([]byte("activated"))
+			require.NoError(t, err)
+			buf := make([]byte, 9)
+			_, err = io.ReadFull(c, buf)
+			require.NoError(t, err)
+			require.Equal(t, "activated", string(buf))
+			require.NoError(t, c.Close())
+			s.stop(t, syscall.SIGTERM)
+		})
+	}
 }

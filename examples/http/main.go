@@ -1,6 +1,7 @@
 // Command http is an HTTP/1.1 server on gyre answering "Hello, World!" at /.
 //
-//	go run ./examples/http -addr 127.0.0.1:8080 [-backend auto|uring|epoll] [-tls-cert FILE -tls-key FILE]
+//	go run ./examples/http -addr 127.0.0.1:8080 [-backend auto|uring|epoll] [-loops N] [-tls-cert FILE -tls-key FILE] [-debug-addr HOST:PORT]
+//	go run ./examples/http -listen ssl:8443:privateKey=key.pem:certKey=cert.pem   # any endpoint description
 //
 // Try it with curl, wrk, ab -k or h2load --h1; with -tls-cert and -tls-key it
 // serves HTTPS (curl --cacert CA https://127.0.0.1:8080/). It serves until SIGINT or
@@ -8,8 +9,8 @@
 package main
 
 import (
-	"github.com/gyre-io/gyre/examples/internal/serve"
 	"github.com/gyre-io/gyre/protocols/http"
+	"github.com/gyre-io/gyre/react"
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
 )
@@ -17,7 +18,7 @@ import (
 var hello = []byte("Hello, World!")
 
 func main() {
-	serve.Main("http", "127.0.0.1:8080", func(*reactor.Loop) transports.Factory {
+	react.Main("http", "tcp:8080:interface=127.0.0.1", func(*reactor.Loop) transports.Factory {
 		return http.NewFactory(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Path != "/" {
 				w.WriteHeader(404)

@@ -12,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/gyre-io/gyre/react"
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
+	"github.com/gyre-io/gyre/transports/endpoint"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -23,7 +25,9 @@ func serveFor(t *testing.T, kind reactor.BackendKind) netip.AddrPort {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan netip.AddrPort, 1)
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, "127.0.0.1:0", kind, func(a netip.AddrPort) { addrs <- a }) }()
+	go func() {
+		errc <- run(ctx, react.Config{Backend: kind}, "127.0.0.1:0", func(a netip.AddrPort) { addrs <- a })
+	}()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-errc, "clean stop")
@@ -74,4 +78,23 @@ func TestSocatUDP(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "hello gyre\n", string(out))
 	})
+}
+
+func TestUDPAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"udp:7001:interface=127.0.0.1": "127.0.0.1:7001",
+		"UDP:port=0":                   ":0",
+		`udp:9:interface=\:\:1`:        "[::1]:9",
+	} {
+		got, err := udpAddr(react.Flags{Listen: in, Loops: 1})
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"tcp:7001", "udp:", "udp:1:2:3", "udp:1:backlog=3", `udp:1\`} {
+		_, err := udpAddr(react.Flags{Listen: in, Loops: 1})
+		require.ErrorIs(t, err, endpoint.ErrBadDescription, in)
+	}
+	got, err := udpAddr(react.Flags{Addr: "127.0.0.1:5", Loops: 1})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:5", got)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -107,7 +108,9 @@ func adoptee(fd int, wantListening bool) (Adopter, int, error) {
 // do): the port owns and closes its duplicate; the caller keeps fd and may
 // close it at once. The duplicate shares the open file description, so
 // O_NONBLOCK, which the port sets, is set on fd too. A UNIX socket file is
-// not removed when the port closes (it was not created by it).
+// not removed when the port closes (it was not created by it), and Close
+// does not shut the socket down (shutdown(2) would stop it for every
+// holder): other holders keep accepting on it.
 //
 // Errors: ErrUnsupportedSocketType, ErrNotListening, ErrUnsupportedFamily,
 // transports.ErrUnsupportedNetwork, and the system calls' errors.
@@ -117,8 +120,18 @@ func AdoptStreamPort(loop *reactor.Loop, fd int, f transports.Factory) (transpor
 	if err != nil {
 		return nil, err
 	}
+	adopted.Store(dup, struct{}{})
+	defer adopted.Delete(dup)
 	return a.AdoptListener(loop, dup, f)
 }
+
+// adopted holds the duplicates AdoptStreamPort is handing to a network's
+// AdoptListener, so that the Listener made on one (newListener) knows its
+// open file description is shared with whoever passed the socket — systemd
+// keeps it to pass again to the service's next instance, several loops may
+// adopt the same inherited socket — and its Close must not shutdown(2) it,
+// which would stop the socket for every holder.
+var adopted sync.Map // fd (int) → struct{}
 
 // AdoptStreamConnection makes fd, a connected stream socket created
 // elsewhere, a connection on loop (Twisted's adoptStreamConnection): on the

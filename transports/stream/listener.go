@@ -76,6 +76,7 @@ type Listener struct {
 	retry   transports.DelayedCall
 	closed  bool
 	started bool
+	shared  bool // adopted: not shut down at Close (see adopted)
 	done    chan struct{}
 }
 
@@ -103,6 +104,7 @@ func Listen(loop *reactor.Loop, fd int, f transports.Factory, cfg ListenerConfig
 // loop itself, or a test's counting double).
 func newListener(loop *reactor.Loop, ownLoop Loop, fd int, f transports.Factory, cfg ListenerConfig) *Listener {
 	l := &Listener{loop: loop, cfg: cfg, factory: f, track: -1, done: make(chan struct{})}
+	_, l.shared = adopted.Load(fd)
 	l.own.Init(ownLoop, fd, listenerOps{l}, l.fdClosed)
 	return l
 }
@@ -218,8 +220,10 @@ func (l *Listener) Close() error {
 	l.closed = true
 	l.retry.Cancel()
 	// shutdown(2) on a listening socket ends its pending accepts and releases
-	// the address for a new SO_REUSEADDR bind at once.
-	if fd := l.own.Fd(); fd >= 0 {
+	// the address for a new SO_REUSEADDR bind at once. Not on an adopted
+	// socket: its open file description is shared (AdoptStreamPort), and
+	// cancelling the accept (own.Close) is enough.
+	if fd := l.own.Fd(); fd >= 0 && !l.shared {
 		_ = unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
 	if l.cfg.Closing != nil {
