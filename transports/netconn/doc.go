@@ -48,8 +48,10 @@ import "github.com/gyre-io/gyre/transports"
 type Config struct {
 	// ReadBuffer is how many received bytes a connection buffers for its
 	// readers before it pauses the socket (it resumes once readers have
-	// drained it to half). At most one receive more than this is held: the
-	// bound is ReadBuffer plus the loop's receive buffer size. Default 64 KiB.
+	// drained it to half). At most one delivery from the transport more than
+	// this is held: the bound is ReadBuffer plus 64 KiB (a stream.Conn hands
+	// over at most a provided buffer, or 64 KiB of bytes it held while
+	// paused, at once). Default 64 KiB.
 	ReadBuffer int
 	// Backlog is how many connections the loop accepts ahead of
 	// Listener.Accept; beyond it, new connections are closed. Default 128.
