@@ -68,6 +68,7 @@ type Conn struct {
 	wq          []*writeReq // waiting writes, oldest first
 	free        []*writeReq // spare requests
 	flushQueued bool
+	calls       int   // flushes scheduled by Write (loop.Call), for tests
 	werr        error // the write direction ended (CloseWrite, a failed Write)
 	wdl         deadline
 
@@ -201,6 +202,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.wq = append(c.wq, r)
 	if !c.flushQueued {
 		c.flushQueued = true
+		c.calls++
 		if err := c.loop.Call(c.flushFn); err != nil {
 			c.flushQueued = false
 			c.removeReq(r)

@@ -367,3 +367,37 @@ func TestAddrs(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteBackpressure: with the peer not reading, Write stops handing
+// bytes to the transport once its queue is above the high watermark (the
+// adapter is paused as a producer), so the queue never holds more than the
+// watermark plus one 64 KiB chunk.
+func TestWriteBackpressure(t *testing.T) {
+	each(t, func(t *testing.T, h *reactortest.Loop, network string) {
+		a, _, stop := pipe(t, h.Loop, network, netconn.Config{})
+		defer stop()
+		werr := make(chan error, 1)
+		go func() {
+			chunk := make([]byte, 1<<20)
+			for i := 0; i < 4096; i++ { // far more than the kernel's buffers hold
+				if _, err := a.Write(chunk); err != nil {
+					werr <- err
+					return
+				}
+			}
+			werr <- nil
+		}()
+		peak := 0
+		for i := 0; i < 200; i++ {
+			time.Sleep(5 * time.Millisecond)
+			h.Do(func() { peak = max(peak, netconn.Queued(a)) })
+		}
+		_ = a.Close()
+		if err := <-werr; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("blocked Write at Close: %v", err)
+		}
+		if bound := 64<<10 + 64<<10; peak > bound || peak == 0 {
+			t.Fatalf("transport queue peaked at %d bytes; bound %d", peak, bound)
+		}
+	})
+}
