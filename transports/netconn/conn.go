@@ -184,7 +184,8 @@ func (c *Conn) resume() {
 // the transport (len(p), nil), or with the count accepted so far and an
 // error: net.ErrClosed after Close, one matching os.ErrDeadlineExceeded
 // (Timeout() true) when the write deadline passes, syscall.EPIPE after
-// CloseWrite, the loss's reason once the connection is gone. It blocks while
+// CloseWrite or once the connection has ended cleanly, the loss's reason
+// (matching transports.ErrConnectionLost) after a reset. It blocks while
 // the transport's write queue is above its high watermark. p is not
 // retained after Write returns. Goroutine-safe; concurrent Writes are not
 // interleaved (each is accepted whole, in the order they were queued).
