@@ -87,6 +87,12 @@ func each(t *testing.T, f func(t *testing.T, h *reactortest.Loop, network string
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		for _, network := range networks {
 			t.Run(network, func(t *testing.T) {
+				fds := reactortest.FDCount()
+				t.Cleanup(func() { // runs after the loop's stop (cleanups run last-in first-out)
+					if !reactortest.WaitUntil(5*time.Second, func() bool { return reactortest.FDCount() <= fds }) {
+						t.Errorf("descriptors leaked: %d open, %d before", reactortest.FDCount(), fds)
+					}
+				})
 				h := reactortest.Start(t, kind)
 				f(t, h, network)
 			})
