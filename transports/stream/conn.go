@@ -88,6 +88,10 @@ type ConnConfig struct {
 	// ReadBufferSize is the size of the buffer ReadPlain reads into; default
 	// DefaultReadBufferSize. Allocated once per Conn, at Init.
 	ReadBufferSize int
+	// WatchHangup, with ReadNone, keeps a poll for POLLERR on the descriptor
+	// in flight while reading would be on, so the connection learns that
+	// the other end went away without writing (see hangup.go).
+	WatchHangup bool
 	// OnLost, if set, runs once on the loop right after the protocol's
 	// ConnectionLost (a connector learns the end of its connection this way).
 	OnLost func(c *Conn, reason error)
@@ -149,6 +153,7 @@ type Conn struct {
 	write    WriteMode
 	writeEnd WriteEnd
 	rbuf     []byte // ReadPlain's buffer
+	watchHup bool   // ReadNone with ConnConfig.WatchHangup
 
 	sendBusy    bool // a chunk is out (a send, or a zero-copy send's first completion)
 	flushQueued bool
@@ -187,6 +192,7 @@ func (c *Conn) Init(loop *reactor.Loop, fd int, cfg ConnConfig) {
 	*c = Conn{
 		loop: loop, local: cfg.Local, remote: cfg.Remote, onLost: cfg.OnLost, track: -1,
 		read: cfg.Read, write: cfg.Write, writeEnd: cfg.WriteEnd,
+		watchHup: cfg.Read == ReadNone && cfg.WatchHangup,
 	}
 	c.self = c
 	c.own.Init(loop, fd, (*connOps)(c), c.closed)
@@ -261,7 +267,7 @@ func (c *Conn) deliver(p []byte) {
 }
 
 func (c *Conn) armRecv() {
-	if c.read == ReadNone || c.own.InFlight(slotRecv) || c.own.Closing() || c.disconnecting || c.delivering {
+	if c.read == ReadNone && !c.watchHup || c.own.InFlight(slotRecv) || c.own.Closing() || c.disconnecting || c.delivering {
 		// After LoseConnection, reading is stopped for good. While a
 		// ReadPlain buffer is lent to DataReceived, the read is re-armed
 		// when it returns.
@@ -270,6 +276,8 @@ func (c *Conn) armRecv() {
 	op := backend.Op{Kind: backend.KindRecv, Multishot: true, BufferSelect: true}
 	if c.read == ReadPlain {
 		op = backend.Op{Kind: backend.KindRead, Buf: c.rbuf}
+	} else if c.read == ReadNone {
+		op = hangupOp
 	}
 	if err := c.own.Submit(slotRecv, op); err != nil {
 		c.teardown(transports.Lost(err), false)
@@ -293,6 +301,10 @@ func (o *connOps) OpComplete(slot int, comp *backend.Completion) {
 
 func (c *Conn) recvDone(comp *backend.Completion) {
 	if c.own.Closing() || c.lost {
+		return
+	}
+	if c.read == ReadNone {
+		c.hangupDone(comp)
 		return
 	}
 	switch {
