@@ -166,7 +166,7 @@ func (p *Process) maybeEnd() {
 	p.loop.Untrack(p.track)
 	proto := p.proto
 	p.call(func() { proto.ProcessEnded(p.status) })
-	p.pipes, p.data = nil, nil
+	p.data = nil
 }
 
 // call runs a protocol callback. A panic is reported to the loop and
