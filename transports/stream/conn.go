@@ -90,7 +90,10 @@ type ConnConfig struct {
 	ReadBufferSize int
 	// WatchHangup, with ReadNone, keeps a poll for POLLERR on the descriptor
 	// in flight while reading would be on, so the connection learns that
-	// the other end went away without writing (see hangup.go).
+	// the other end went away without writing (the write end of a pipe
+	// whose reader closed reports POLLERR): it is then lost with EPIPE.
+	// Only for descriptors that can be polled (pipes, sockets; not regular
+	// files).
 	WatchHangup bool
 	// OnLost, if set, runs once on the loop right after the protocol's
 	// ConnectionLost (a connector learns the end of its connection this way).
