@@ -35,7 +35,11 @@ import (
 )
 
 // pollOp watches the pidfd: it reports POLLIN once the child has exited
-// (Linux 5.3). Single-shot: one completion per child.
+// (Linux 5.3). Single-shot: one completion per child. io_uring's
+// IORING_OP_WAITID (Linux 6.7) could reap in the same op, saving one
+// waitid call per child, but would need a backend op kind of its own and
+// an epoll emulation (which would be this poll plus waitid anyway); the
+// poll works on both backends and on older kernels.
 var pollOp = backend.Op{Kind: backend.KindPoll, Events: unix.POLLIN}
 
 // Process is a running child and its pipes: the transports.ProcessTransport
