@@ -15,6 +15,12 @@
 // At loop Stop a running child is handled per its StopPolicy (by default
 // SIGTERM, then SIGKILL at the loop's drain timeout), and reaped.
 //
+// A panic in a protocol callback is reported to the loop (Config.OnError):
+// in OutReceived, ErrReceived or ChildDataReceived it aborts that pipe (as
+// a connection is aborted); in ConnectionMade, ChildConnectionLost or
+// ProcessExited it aborts every pipe and kills the child. The remaining
+// calls of the contract still come.
+//
 // Loop goroutine only: every function and method must be called on the
 // process's loop.
 package process
