@@ -88,6 +88,13 @@ type ConnConfig struct {
 	// ReadBufferSize is the size of the buffer ReadPlain reads into; default
 	// DefaultReadBufferSize. Allocated once per Conn, at Init.
 	ReadBufferSize int
+	// WatchHangup, with ReadNone, keeps a poll for POLLERR on the descriptor
+	// in flight while reading would be on, so the connection learns that
+	// the other end went away without writing (the write end of a pipe
+	// whose reader closed reports POLLERR): it is then lost with EPIPE.
+	// Only for descriptors that can be polled (pipes, sockets; not regular
+	// files).
+	WatchHangup bool
 	// OnLost, if set, runs once on the loop right after the protocol's
 	// ConnectionLost (a connector learns the end of its connection this way).
 	OnLost func(c *Conn, reason error)
@@ -199,6 +206,7 @@ type Conn struct {
 	write    WriteMode
 	writeEnd WriteEnd
 	rbuf     []byte // ReadPlain's buffer
+	watchHup bool   // ReadNone with ConnConfig.WatchHangup
 
 	ctl     ControlHandler
 	recvCtl bool   // read with recvmsg and control (ControlStart)
@@ -243,6 +251,7 @@ func (c *Conn) Init(loop *reactor.Loop, fd int, cfg ConnConfig) {
 	*c = Conn{
 		loop: loop, local: cfg.Local, remote: cfg.Remote, onLost: cfg.OnLost, track: -1,
 		read: cfg.Read, write: cfg.Write, writeEnd: cfg.WriteEnd, ctl: cfg.Control,
+		watchHup: cfg.Read == ReadNone && cfg.WatchHangup,
 	}
 	c.self = c
 	c.own.Init(loop, fd, (*connOps)(c), c.closed)
@@ -321,7 +330,7 @@ func (c *Conn) deliver(p []byte) {
 }
 
 func (c *Conn) armRecv() {
-	if c.read == ReadNone || c.own.InFlight(slotRecv) || c.own.Closing() || c.disconnecting || c.delivering {
+	if c.read == ReadNone && !c.watchHup || c.own.InFlight(slotRecv) || c.own.Closing() || c.disconnecting || c.delivering {
 		// After LoseConnection, reading is stopped for good. While a
 		// ReadPlain buffer is lent to DataReceived, the read is re-armed
 		// when it returns.
@@ -330,6 +339,8 @@ func (c *Conn) armRecv() {
 	op := backend.Op{Kind: backend.KindRecv, Multishot: true, BufferSelect: true}
 	if c.read == ReadPlain {
 		op = backend.Op{Kind: backend.KindRead, Buf: c.rbuf}
+	} else if c.read == ReadNone {
+		op = hangupOp
 	} else if c.recvCtl {
 		op = backend.Op{Kind: backend.KindRecvMsg, BufferSelect: true, Control: c.cbuf}
 	}
@@ -362,6 +373,10 @@ func (c *Conn) recvDone(comp *backend.Completion) {
 		}
 	}
 	if c.own.Closing() || c.lost {
+		return
+	}
+	if c.read == ReadNone {
+		c.hangupDone(comp)
 		return
 	}
 	switch {
