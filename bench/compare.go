@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gyre-io/gyre/bench/internal/harness"
+	"github.com/gyre-io/gyre/transports/tls/tlstest"
 )
 
 // plan is what one compare run does.
@@ -64,6 +65,12 @@ func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, hav
 	}
 	if !quick {
 		p.loopsWorkloads = []harness.Workload{echo50, ping16}
+		// TLS (transports/tls vs crypto/tls; gnet has none): full run only.
+		p.workloads = append(p.workloads,
+			harness.Workload{Name: "TLS echo 64 B × 50 conns", Proto: "echo", Tool: "load", Conns: 50, Size: 64, Depth: 1, TLS: true},
+			harness.Workload{Name: "TLS echo 16 KiB × 1 conn ping-pong", Proto: "echo", Tool: "load", Conns: 1, Size: 16 << 10, Depth: 1, TLS: true},
+			harness.Workload{Name: "HTTPS hello × 50 conns (bench load)", Proto: "http", Tool: "load", Conns: 50, Depth: 1, TLS: true},
+		)
 	}
 	return p
 }
@@ -181,6 +188,25 @@ func compareMain(args []string) int {
 		Self: self, Reps: p.reps, Warmup: p.warmup, Duration: p.duration,
 		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU, MultiServerCPUs: multiCPUs,
 		Quota: q, Section: section, Progress: os.Stderr,
+	}
+	for _, w := range p.workloads {
+		if w.TLS {
+			// A CA and a certificate for the run (name localhost), never kept.
+			dir, err := os.MkdirTemp("", "gyre-bench-tls")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench compare:", err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			pki, err := tlstest.New(dir, "localhost")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench compare:", err)
+				return 1
+			}
+			opts.TLSCert, opts.TLSKey, opts.TLSCA = pki.CertFile, pki.KeyFile, pki.CAFile
+			cond.Notes = append(cond.Notes, "TLS rows: TLS 1.3 (crypto/tls defaults), gyre transports/tls vs net + crypto/tls; gnet has no TLS")
+			break
+		}
 	}
 	if *loops > 1 {
 		opts.ServerCPUs = multiCPUs

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -24,8 +26,22 @@ func loadMain(args []string) int {
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measured window")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "warm-up before the measured window")
 	fs.Int64Var(&cfg.MaxRequests, "max-requests", 0, "stop after this many requests (0: no cap)")
+	tlsCA := fs.String("tls-ca", "", "speak TLS, trusting this PEM CA certificate for the name localhost")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *tlsCA != "" {
+		pem, err := os.ReadFile(*tlsCA)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench load: %v\n", err)
+			return 2
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(os.Stderr, "bench load: no certificate in %s\n", *tlsCA)
+			return 2
+		}
+		cfg.TLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	}
 	if cfg.Duration > time.Hour || cfg.Warmup > time.Hour {
 		fmt.Fprintln(os.Stderr, "bench load: -duration and -warmup are capped at 1h")

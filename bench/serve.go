@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -20,7 +22,7 @@ import (
 var impls = []string{"gyre-uring", "gyre-epoll", "net", "gnet"}
 
 // serve runs one server until ctx is done; ready gets the bound address.
-func serve(ctx context.Context, proto, impl, addr string, loops int, ready func(string)) error {
+func serve(ctx context.Context, proto, impl, addr string, loops int, cfg *tls.Config, ready func(string)) error {
 	switch proto {
 	case "echo", "resp", "http":
 	default:
@@ -29,12 +31,15 @@ func serve(ctx context.Context, proto, impl, addr string, loops int, ready func(
 	readyAddr := func(a net.Addr) { ready(a.String()) }
 	switch impl {
 	case "gyre-uring":
-		return gyresrv.Serve(ctx, reactor.Uring, proto, addr, loops, readyAddr)
+		return gyresrv.ServeTLS(ctx, reactor.Uring, proto, addr, loops, cfg, readyAddr)
 	case "gyre-epoll":
-		return gyresrv.Serve(ctx, reactor.Epoll, proto, addr, loops, readyAddr)
+		return gyresrv.ServeTLS(ctx, reactor.Epoll, proto, addr, loops, cfg, readyAddr)
 	case "net":
-		return netsrv.Serve(ctx, proto, addr, readyAddr)
+		return netsrv.ServeTLS(ctx, proto, addr, cfg, readyAddr)
 	case "gnet":
+		if cfg != nil {
+			return errors.New("gnet: no TLS")
+		}
 		return gnetsrv.Serve(ctx, proto, addr, loops, func() { ready(addr) })
 	}
 	return fmt.Errorf("unknown -impl %q (want one of %v)", impl, impls)
@@ -47,8 +52,19 @@ func serveMain(args []string) int {
 	addr := fs.String("addr", "127.0.0.1:7000", "listen address HOST:PORT")
 	loops := fs.Int("loops", 1, "event loops (gyre: one ring each, SO_REUSEPORT listeners; gnet: event loops; net: ignored)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole serve run to this file")
+	tlsCert := fs.String("tls-cert", "", "serve TLS with this PEM certificate chain (with -tls-key; not for gnet)")
+	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var cfg *tls.Config
+	if *tlsCert != "" || *tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench serve: %v\n", err)
+			return 2
+		}
+		cfg = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -71,7 +87,7 @@ func serveMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := serve(ctx, *proto, *impl, *addr, *loops, func(a string) {
+	err := serve(ctx, *proto, *impl, *addr, *loops, cfg, func(a string) {
 		fmt.Printf("READY %s\n", a)
 		fmt.Fprintf(os.Stderr, "bench serve: %s %s listening on %s (loops %d)\n", *impl, *proto, a, *loops)
 	})

@@ -26,10 +26,10 @@ free_port() {
   fail "no free port found"
 }
 
-# start NAME BACKEND -> sets PID and PORT
+# start NAME BACKEND [FLAGS...] -> sets PID and PORT
 start() {
   PORT=$(free_port)
-  "$bin/$1" -addr "127.0.0.1:$PORT" -backend "$2" >"$bin/$1-$2.log" 2>&1 &
+  "$bin/$1" -addr "127.0.0.1:$PORT" -backend "$2" "${@:3}" >"$bin/$1-$2.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
@@ -84,6 +84,22 @@ for be in uring epoll; do
       stop echo "$be"
       [ ! -e "$sock" ] || fail "echo left its socket file $sock"
       echo "ok echo socat unix ($be)"
+    fi
+    # TLS: a certificate made on the fly; openssl s_client speaks TLS 1.2 and 1.3.
+    if have openssl; then
+      if [ ! -f "$bin/tls.crt" ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+          -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+          -keyout "$bin/tls.key" -out "$bin/tls.crt" 2>/dev/null || fail "openssl req"
+      fi
+      start echo "$be" -tls-cert "$bin/tls.crt" -tls-key "$bin/tls.key"
+      for v in -tls1_2 -tls1_3; do
+        out=$( (printf 'hello tls\n'; sleep 1) | timeout 10 openssl s_client -quiet -no_ign_eof $v -verify_return_error \
+          -CAfile "$bin/tls.crt" -servername localhost -connect "127.0.0.1:$PORT" 2>/dev/null)
+        [ "$out" = "hello tls" ] || fail "echo/openssl s_client $v got '$out'"
+      done
+      stop echo "$be"
+      echo "ok echo openssl s_client TLS 1.2, 1.3 ($be)"
     fi
   fi
 

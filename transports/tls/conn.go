@@ -184,6 +184,7 @@ func (c *Conn) DataReceived(p []byte) {
 		}
 	case stOpen:
 		c.pipe.cur = p
+		c.pipe.scan(p)
 		c.pump()
 		if len(c.pipe.cur) > 0 && c.pipe.cur != nil { // paused, or closing: keep what is left
 			c.pipe.appendIn(c.pipe.cur)
@@ -209,7 +210,7 @@ func (c *Conn) ReadConnectionLost() {
 	case stHandshaking:
 		c.pipe.setEOF()
 	case stOpen:
-		c.pipe.eof = true
+		c.pipe.setEOF()
 		c.pump()
 	}
 }
@@ -333,9 +334,10 @@ func (c *Conn) pump() {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
-	for c.state == stOpen && !c.paused && !c.losing && !c.readEOF {
-		n, err := c.tc.Read(buf)
+	for c.state == stOpen && !c.paused && !c.losing && !c.readEOF && c.pipe.readable() {
+		n, err := c.tc.Read(buf) // buf holds any record's plaintext: one Read drains crypto/tls's c.input
 		if n > 0 {
+			c.pipe.consumed()
 			c.proto.DataReceived(buf[:n])
 		}
 		if err == nil {

@@ -79,11 +79,13 @@
 // the key exchange); one-connection echo is ≈ 1.2× net's time for 64 B and
 // 16 KiB round trips — a single connection is net's best case, as its
 // goroutine blocks in read with nothing else to do. Steady-state
-// allocations: one small object (crypto/tls's atLeastReader, which escapes
-// in readFromUntil) each time crypto/tls asks the pipe for more input than
-// it holds — once per received batch, plus once per extra TCP chunk a
-// record spans. Avoiding it needs record framing in the pipe (hand crypto/tls
-// complete records only, and count them); not done yet.
+// allocations: one small object per batch of records received (crypto/tls's
+// atLeastReader, which escapes in readFromUntil each time its buffer runs
+// short: Go 1.26 conn.go) and nothing else — net + crypto/tls pays the same
+// one, and no caller of tls.Conn.Read can avoid it. The pipe frames records
+// after the handshake so that it is one per batch, not one per TCP chunk a
+// record spans plus one for a final "would block" read (see pipe.go;
+// TestSteadyStateAllocs counts them).
 //
 // Alternatives considered: the handshake and the reads on a goroutine for
 // the connection's whole life (as net does) costs a goroutine hop per

@@ -5,6 +5,7 @@ package gyresrv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/tcp"
+	gyretls "github.com/gyre-io/gyre/transports/tls"
 )
 
 // Hello is the HTTP body.
@@ -74,12 +76,23 @@ func Factories(proto string, loops int) ([]transports.Factory, error) {
 // ready, if not nil, is called with the bound address once every listener is
 // bound.
 func Serve(ctx context.Context, kind reactor.BackendKind, proto, addr string, loops int, ready func(net.Addr)) error {
+	return ServeTLS(ctx, kind, proto, addr, loops, nil, ready)
+}
+
+// ServeTLS is Serve with every connection speaking TLS (transports/tls) when
+// cfg is not nil.
+func ServeTLS(ctx context.Context, kind reactor.BackendKind, proto, addr string, loops int, cfg *tls.Config, ready func(net.Addr)) error {
 	if loops < 1 {
 		loops = 1
 	}
 	fs, err := Factories(proto, loops)
 	if err != nil {
 		return err
+	}
+	if cfg != nil {
+		for i, f := range fs {
+			fs[i] = gyretls.WrapFactory(f, cfg, gyretls.RoleServer, gyretls.Options{})
+		}
 	}
 	ls := make([]*reactor.Loop, 0, loops)
 	stopAll := func() {

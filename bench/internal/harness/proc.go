@@ -88,10 +88,10 @@ type Server struct {
 	Addr   string
 }
 
-// StartServer starts `self serve -proto proto -impl impl -addr addr -loops n`
-// pinned to cpus (taskset syntax, "" for none) and waits for its READY line.
-func StartServer(self, proto, impl, addr string, loops int, cpus string) (*Server, error) {
-	argv := pinned(cpus, []string{self, "serve", "-proto", proto, "-impl", impl, "-addr", addr, "-loops", strconv.Itoa(loops)})
+// StartServer starts `self serve -proto proto -impl impl -addr addr -loops n
+// [flags…]` pinned to cpus (taskset syntax, "" for none) and waits for its READY line.
+func StartServer(self, proto, impl, addr string, loops int, cpus string, flags ...string) (*Server, error) {
+	argv := pinned(cpus, append([]string{self, "serve", "-proto", proto, "-impl", impl, "-addr", addr, "-loops", strconv.Itoa(loops)}, flags...))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb

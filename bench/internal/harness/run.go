@@ -32,6 +32,9 @@ type Workload struct {
 	// RBTest is redis-benchmark's -t; RBRequests its -n.
 	RBTest     string
 	RBRequests int64
+	// TLS: the server speaks TLS (Options.TLSCert, TLSKey) and bench load
+	// trusts Options.TLSCA; systems without TLS (gnet) are skipped.
+	TLS bool
 }
 
 // Options are the fixed conditions of a matrix run.
@@ -51,6 +54,9 @@ type Options struct {
 	Section string
 	// Progress receives one line per run.
 	Progress io.Writer
+	// TLSCert and TLSKey are the server's PEM files for TLS workloads (for
+	// the name localhost), TLSCA the CA bench load trusts.
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Sample is one measured run.
@@ -75,13 +81,23 @@ type Sample struct {
 // systems within each repetition (A B C D A B C D …).
 func RunMatrix(ctx context.Context, o Options, workloads []Workload, systems []System) []Sample {
 	var out []Sample
-	total := len(workloads) * o.Reps * len(systems)
+	total := 0
+	for _, w := range workloads {
+		for _, s := range systems {
+			if !w.TLS || s.Impl != "gnet" {
+				total += o.Reps
+			}
+		}
+	}
 	n := 0
 	for _, w := range workloads {
 		for rep := 1; rep <= o.Reps; rep++ {
 			for _, s := range systems {
 				if ctx.Err() != nil {
 					return out
+				}
+				if w.TLS && s.Impl == "gnet" {
+					continue
 				}
 				n++
 				smp := runOne(ctx, o, w, s, rep)
@@ -117,7 +133,11 @@ func runOne(ctx context.Context, o Options, w Workload, s System, rep int) (smp 
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := StartServer(o.Self, w.Proto, s.Impl, addr, s.Loops, smp.ServerCPUSet)
+	var serveTLS, loadTLS []string
+	if w.TLS {
+		serveTLS, loadTLS = []string{"-tls-cert", o.TLSCert, "-tls-key", o.TLSKey}, []string{"-tls-ca", o.TLSCA}
+	}
+	srv, err := StartServer(o.Self, w.Proto, s.Impl, addr, s.Loops, smp.ServerCPUSet, serveTLS...)
 	if err != nil {
 		return fail(err)
 	}
@@ -139,6 +159,7 @@ func runOne(ctx context.Context, o Options, w Workload, s System, rep int) (smp 
 		argv = []string{o.Self, "load", "-proto", w.Proto, "-addr", srv.Addr, "-conns", strconv.Itoa(w.Conns),
 			"-size", strconv.Itoa(w.Size), "-depth", strconv.Itoa(w.Depth), "-op", w.Op,
 			"-warmup", o.Warmup.String(), "-duration", o.Duration.String()}
+		argv = append(argv, loadTLS...)
 	case "wrk":
 		secs := int(math.Max(1, math.Round(o.Duration.Seconds())))
 		argv = []string{"wrk", "-t1", "-c" + strconv.Itoa(w.Conns), "-d" + strconv.Itoa(secs) + "s", "--latency", "http://" + srv.Addr + "/"}

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ type Config struct {
 	Warmup, Duration time.Duration
 	// MaxRequests stops the run after this many replies (0: no cap).
 	MaxRequests int64
+	// TLS, if set, makes every connection speak TLS with crypto/tls (the
+	// handshake is done before the run starts).
+	TLS *tls.Config
 	// OnMeasure, if set, is called when the measured window starts, and
 	// OnEnd when it ends (before connections close).
 	OnMeasure, OnEnd func()
@@ -131,6 +135,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil {
 			errCount.Add(1)
 			continue
+		}
+		if cfg.TLS != nil {
+			tc := tls.Client(c, cfg.TLS)
+			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = tc.HandshakeContext(hctx)
+			cancel()
+			if err != nil {
+				_ = c.Close()
+				errCount.Add(1)
+				continue
+			}
+			c = tc
 		}
 		conns = append(conns, c)
 	}

@@ -4,6 +4,7 @@ package netsrv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -20,10 +21,19 @@ const Hello = "Hello, World!"
 // is done, then closes the listener and every connection and returns nil.
 // ready, if not nil, is called with the bound address once listening.
 func Serve(ctx context.Context, proto, addr string, ready func(net.Addr)) error {
+	return ServeTLS(ctx, proto, addr, nil, ready)
+}
+
+// ServeTLS is Serve over crypto/tls (tls.NewListener; net/http then serves
+// HTTPS, HTTP/1.1 only without "h2" in cfg.NextProtos) when cfg is not nil.
+func ServeTLS(ctx context.Context, proto, addr string, cfg *tls.Config, ready func(net.Addr)) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
 	}
 	if ready != nil {
 		ready(ln.Addr())
