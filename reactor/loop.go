@@ -136,6 +136,10 @@ type Loop struct {
 	cancelOps []*backend.Op
 	comps     []backend.Completion
 	cancelH   cancelHandler
+
+	// Counters (stats.go): ctr is written on the loop, pub read by Stats.
+	ctr counters
+	pub published
 }
 
 const (
@@ -180,12 +184,16 @@ func (l *Loop) thread(ready chan<- error) {
 	// The thread is never unlocked: if the goroutine exits while locked, the
 	// thread exits with it, taking any io_uring task state along.
 	l.tid = gettid()
-	be, err := openBackend(l.cfg, l.log)
+	be, fellBack, err := openBackend(l.cfg, l.log)
 	if err != nil {
 		ready <- err
 		return
 	}
 	l.be = be
+	if fellBack {
+		l.pub.fallback.Store(1)
+	}
+	l.publish()
 	l.feat = be.Features()
 	ready <- nil
 	ctx := <-l.startCh
@@ -444,6 +452,10 @@ func (l *Loop) InFlight() int {
 // ReportError hands err to the loop's error hook (Config.OnError, default: log).
 // Goroutine-safe if the hook is.
 func (l *Loop) ReportError(err error) {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		l.pub.panics.Add(1)
+	}
 	if l.onError != nil {
 		l.onError(err)
 		return
@@ -585,12 +597,15 @@ func (l *Loop) turn(maxWait time.Duration) error {
 		}
 	}
 	l.progress = false
+	l.publish()
 	n, err := l.be.Wait(l.comps, timeout)
 	l.sleeping.Store(false)
 	l.woken.Store(false)
 	if err != nil {
 		return err
 	}
+	l.ctr.completions += uint64(n)
+	l.ctr.maxBatch = max(l.ctr.maxBatch, uint64(n))
 	for i := 0; i < n; i++ {
 		l.dispatch(&l.comps[i])
 		l.comps[i] = backend.Completion{}
@@ -699,6 +714,7 @@ func (l *Loop) shutdownBackend() {
 	l.callMu.Unlock()
 	l.runCalls()
 	_ = l.be.Close()
+	l.publish()
 }
 
 // Sizes is the backend configuration the loop was made with, defaults
