@@ -61,7 +61,8 @@ type Stats struct {
 // once per turn, just before the loop waits, and once more after the backend
 // closes.
 type counters struct {
-	connsOpen, connsTotal int64
+	connsOpen             int64
+	connsTotal            uint64
 	bytesIn, bytesOut     uint64
 	completions, maxBatch uint64
 	bufExhausted          uint64
@@ -76,23 +77,37 @@ type published struct {
 	bufExhausted, panics, fallback       atomic.Uint64
 }
 
-// publish stores the loop's counters for Stats. Loop goroutine only.
+// publish stores the loop's counters for Stats. Loop goroutine only. It runs
+// once per turn: a store is a locked instruction, a load a plain one, so
+// only the counters that moved are stored.
 func (l *Loop) publish() {
 	c, p := &l.ctr, &l.pub
-	p.connsOpen.Store(c.connsOpen)
-	p.connsTotal.Store(uint64(c.connsTotal))
-	p.bytesIn.Store(c.bytesIn)
-	p.bytesOut.Store(c.bytesOut)
-	p.inflight.Store(int64(l.inflight))
-	p.completions.Store(c.completions)
-	p.maxBatch.Store(c.maxBatch)
-	p.turns.Store(l.turns)
-	p.bufExhausted.Store(c.bufExhausted)
+	store64(&p.connsTotal, c.connsTotal)
+	storeI64(&p.connsOpen, c.connsOpen)
+	store64(&p.bytesIn, c.bytesIn)
+	store64(&p.bytesOut, c.bytesOut)
+	storeI64(&p.inflight, int64(l.inflight))
+	store64(&p.completions, c.completions)
+	store64(&p.maxBatch, c.maxBatch)
+	store64(&p.turns, l.turns)
+	store64(&p.bufExhausted, c.bufExhausted)
 	bs := l.be.Stats()
-	p.waits.Store(bs.Waits)
-	p.polls.Store(bs.Polls)
-	p.cqOverflow.Store(bs.CQOverflow)
-	p.closeLeaks.Store(bs.CloseLeaks)
+	store64(&p.waits, bs.Waits)
+	store64(&p.polls, bs.Polls)
+	store64(&p.cqOverflow, bs.CQOverflow)
+	store64(&p.closeLeaks, bs.CloseLeaks)
+}
+
+func store64(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
+func storeI64(a *atomic.Int64, v int64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
 }
 
 // Stats returns the loop's counters as of the end of its last turn (the
