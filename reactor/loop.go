@@ -4,8 +4,9 @@
 //
 // A Loop is one goroutine locked to its OS thread. It creates its backend on that
 // thread, runs every callback there, and closes the backend there. The only
-// goroutine-safe methods are Call, Stop, Run (once), Done, Now, ReportError and
-// the read-only accessors Backend and Features; everything else must be called
+// goroutine-safe methods are Call, Stop, Run (once), Done, Now, ReportError,
+// Stats and the read-only accessors Backend, Features and Sizes; everything
+// else must be called
 // on the loop, i.e. from a callback or from a function passed to Call. Built
 // with -race or -tags gyredebug, a loop-only method called from another
 // goroutine while the loop runs panics with an error matching ErrNotOnLoop that

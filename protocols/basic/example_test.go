@@ -12,10 +12,7 @@ import (
 
 // shout answers each line in upper case. It embeds a LineReceiver and points
 // the receiver's callback at its own method.
-type shout struct {
-	basic.LineReceiver
-	greeted bool
-}
+type shout struct{ basic.LineReceiver }
 
 func newShout() *shout {
 	s := &shout{}
