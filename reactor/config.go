@@ -121,7 +121,9 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-func openBackend(cfg Config, log *slog.Logger) (backend.Backend, error) {
+// openBackend opens the configured backend; fellBack reports that Auto got
+// epoll because io_uring could not be set up.
+func openBackend(cfg Config, log *slog.Logger) (be backend.Backend, fellBack bool, err error) {
 	openU := cfg.openUring
 	if openU == nil {
 		openU = openUring
@@ -129,14 +131,16 @@ func openBackend(cfg Config, log *slog.Logger) (backend.Backend, error) {
 
 	switch cfg.Backend {
 	case Uring:
-		return openU(cfg.Sizes)
+		be, err = openU(cfg.Sizes)
+		return be, false, err
 	case Epoll:
-		return openEpoll(cfg.Sizes)
+		be, err = openEpoll(cfg.Sizes)
+		return be, false, err
 	}
-	be, err := openU(cfg.Sizes)
-	if err == nil {
-		return be, nil
+	if be, err = openU(cfg.Sizes); err == nil {
+		return be, false, nil
 	}
 	log.Info("gyre: io_uring unavailable, using epoll", "reason", err.Error())
-	return openEpoll(cfg.Sizes)
+	be, err = openEpoll(cfg.Sizes)
+	return be, err == nil, err
 }

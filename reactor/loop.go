@@ -4,8 +4,9 @@
 //
 // A Loop is one goroutine locked to its OS thread. It creates its backend on that
 // thread, runs every callback there, and closes the backend there. The only
-// goroutine-safe methods are Call, Stop, Run (once), Done, Now, ReportError and
-// the read-only accessors Backend and Features; everything else must be called
+// goroutine-safe methods are Call, Stop, Run (once), Done, Now, ReportError,
+// Stats and the read-only accessors Backend, Features and Sizes; everything
+// else must be called
 // on the loop, i.e. from a callback or from a function passed to Call. Built
 // with -race or -tags gyredebug, a loop-only method called from another
 // goroutine while the loop runs panics with an error matching ErrNotOnLoop that
@@ -136,6 +137,10 @@ type Loop struct {
 	cancelOps []*backend.Op
 	comps     []backend.Completion
 	cancelH   cancelHandler
+
+	// Counters (stats.go): ctr is written on the loop, pub read by Stats.
+	ctr counters
+	pub published
 }
 
 const (
@@ -180,12 +185,16 @@ func (l *Loop) thread(ready chan<- error) {
 	// The thread is never unlocked: if the goroutine exits while locked, the
 	// thread exits with it, taking any io_uring task state along.
 	l.tid = gettid()
-	be, err := openBackend(l.cfg, l.log)
+	be, fellBack, err := openBackend(l.cfg, l.log)
 	if err != nil {
 		ready <- err
 		return
 	}
 	l.be = be
+	if fellBack {
+		l.pub.fallback.Store(1)
+	}
+	l.publish()
 	l.feat = be.Features()
 	ready <- nil
 	ctx := <-l.startCh
@@ -453,6 +462,10 @@ func (l *Loop) InFlight() int {
 // ReportError hands err to the loop's error hook (Config.OnError, default: log).
 // Goroutine-safe if the hook is.
 func (l *Loop) ReportError(err error) {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		l.pub.panics.Add(1)
+	}
 	if l.onError != nil {
 		l.onError(err)
 		return
@@ -594,12 +607,15 @@ func (l *Loop) turn(maxWait time.Duration) error {
 		}
 	}
 	l.progress = false
+	l.publish()
 	n, err := l.be.Wait(l.comps, timeout)
 	l.sleeping.Store(false)
 	l.woken.Store(false)
 	if err != nil {
 		return err
 	}
+	l.ctr.completions += uint64(n)
+	l.ctr.maxBatch = max(l.ctr.maxBatch, uint64(n))
 	for i := 0; i < n; i++ {
 		l.dispatch(&l.comps[i])
 		l.comps[i] = backend.Completion{}
@@ -708,6 +724,7 @@ func (l *Loop) shutdownBackend() {
 	l.callMu.Unlock()
 	l.runCalls()
 	_ = l.be.Close()
+	l.publish()
 }
 
 // Sizes is the backend configuration the loop was made with, defaults

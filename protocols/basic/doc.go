@@ -48,4 +48,12 @@ var (
 	// ErrBadNetstring is reported by NetstringReceiver.Err when the peer sent
 	// something that is not a netstring.
 	ErrBadNetstring = errors.New("basic: malformed netstring")
+	// ErrNoHandler: a framer completed a frame (a line, raw data, a string)
+	// while the callback field for it (OnLine, OnRawData, OnString) was nil.
+	// The frame would be lost silently, so the framer panics with an error
+	// matching ErrNoHandler that names the field, as Twisted's unimplemented
+	// lineReceived raises: gyre's transports recover the panic, report it to
+	// the loop (reactor.Config.OnError, logged by default) and abort the
+	// connection, whose ConnectionLost reason matches ErrNoHandler.
+	ErrNoHandler = errors.New("basic: frame callback not set")
 )

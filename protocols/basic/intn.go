@@ -29,7 +29,8 @@ type IntNReceiver struct {
 	// DefaultMaxStringLength.
 	MaxLength int
 	// OnString receives each string. s is borrowed: valid only until OnString
-	// returns.
+	// returns. Required: a string for a nil OnString panics with ErrNoHandler
+	// (the connection ends).
 	OnString func(s []byte)
 	// OnLengthLimitExceeded receives the announced length of a string longer
 	// than MaxLength. nil means LoseConnection.
@@ -87,7 +88,7 @@ func (r *IntNReceiver) SendString(s []byte) error {
 	default:
 		binary.BigEndian.PutUint32(r.prefix[:], uint32(len(s)))
 	}
-	return r.c.write2(r.prefix[:pl], s)
+	return r.c.write2("IntNReceiver", r.prefix[:pl], s)
 }
 
 // Buffered is the number of bytes received but not yet handed to OnString.
@@ -148,9 +149,10 @@ func (r *IntNReceiver) step(s *stream) bool {
 		return false
 	}
 	s.cur = d[end:]
-	if r.OnString != nil {
-		r.OnString(d[pl:end])
-		r.c.afterCallback()
+	if r.OnString == nil {
+		noHandler("IntNReceiver", "OnString")
 	}
+	r.OnString(d[pl:end])
+	r.c.afterCallback()
 	return true
 }

@@ -71,24 +71,38 @@ func (ls *lineScan) next(s *stream, delim []byte, maxLen int) ([]byte, int) {
 // LineReceiver splits a byte stream into lines (Twisted's LineReceiver). It can
 // switch to raw mode, where bytes are handed on as they come, and back.
 //
+// The default delimiter is "\r\n", as in Twisted and in the Internet's line
+// protocols (SMTP, HTTP, Redis inline commands): a client that ends lines
+// with a bare "\n" (nc, most scripts) gets no line at all until it sends
+// "\r\n" — set Delimiter to []byte("\n") for such peers. "\r\n" then ends a
+// line too, with the "\r" left at its end (trim it with bytes.TrimSuffix).
+//
 // The zero value is ready to use: delimiter "\r\n", MaxLength 16384, and a
-// too-long line loses the connection. Set the fields before the connection is
-// made; Delimiter and MaxLength may also be changed from a callback and apply
-// from the next line on.
+// too-long line loses the connection. Set OnLine (and OnRawData, if you use
+// raw mode) before data arrives: a frame for a nil callback panics with
+// ErrNoHandler, which ends the connection (see ErrNoHandler). Set the fields
+// before the connection is made; Delimiter and MaxLength may also be changed
+// from a callback and apply from the next line on.
+//
+// Embedding: a type that embeds a LineReceiver and defines its own
+// ConnectionMade must call LineReceiver.ConnectionMade from it, or the
+// receiver never learns its transport and every SendLine fails with an
+// error matching transports.ErrNotConnected that says so.
 //
 // A LineReceiver is also a transports.PushProducer: PauseProducing stops
 // delivering lines (buffered ones included) and pauses the transport's reading.
 type LineReceiver struct {
-	// Delimiter ends a line; nil or empty means "\r\n".
+	// Delimiter ends a line; nil or empty means "\r\n" (not "\n": see above).
 	Delimiter []byte
 	// MaxLength is the longest line accepted, delimiter excluded; <= 0 means
 	// DefaultMaxLineLength.
 	MaxLength int
 	// OnLine receives each line without its delimiter. line is borrowed: valid
-	// only until OnLine returns.
+	// only until OnLine returns. Required: a line for a nil OnLine panics with
+	// ErrNoHandler (the connection ends).
 	OnLine func(line []byte)
 	// OnRawData receives bytes in raw mode. data is borrowed: valid only until
-	// OnRawData returns.
+	// OnRawData returns. Required in raw mode, like OnLine in line mode.
 	OnRawData func(data []byte)
 	// OnLineTooLong is called when a line is longer than MaxLength, or when
 	// MaxLength+len(Delimiter) bytes arrived without a delimiter. line holds the
@@ -122,9 +136,13 @@ func (r *LineReceiver) ConnectionLost(error) { r.c.connectionLost() }
 func (r *LineReceiver) Transport() transports.Transport { return r.c.t }
 
 // SendLine writes line followed by the delimiter in one WriteBuffers call.
-// line is copied by the transport before SendLine returns. ErrNotConnected
-// when there is no connection.
-func (r *LineReceiver) SendLine(line []byte) error { return r.c.write2(line, r.delimiter()) }
+// line is copied by the transport before SendLine returns. An error matching
+// transports.ErrNotConnected when there is no connection; before any
+// ConnectionMade its text asks whether your ConnectionMade forgot to call
+// LineReceiver.ConnectionMade.
+func (r *LineReceiver) SendLine(line []byte) error {
+	return r.c.write2("LineReceiver", line, r.delimiter())
+}
 
 // SetRawMode hands all further bytes, including the rest of those already
 // buffered, to OnRawData.
@@ -193,25 +211,27 @@ func (r *LineReceiver) step(s *stream) bool {
 	if r.raw {
 		d := s.cur
 		s.cur = nil
-		if r.OnRawData != nil {
-			r.OnRawData(d)
-			r.c.afterCallback()
+		if r.OnRawData == nil {
+			noHandler("LineReceiver", "OnRawData")
 		}
+		r.OnRawData(d)
+		r.c.afterCallback()
 		return true
 	}
 	line, st := r.scan.next(s, r.delimiter(), r.maxLength())
-	return deliverLine(&r.c, line, st, r.OnLine, r.OnLineTooLong)
+	return deliverLine(&r.c, "LineReceiver", line, st, r.OnLine, r.OnLineTooLong)
 }
 
 // deliverLine hands one scan result to the callbacks shared by LineReceiver
 // and LineOnlyReceiver; false when no complete line (or overflow) was found.
-func deliverLine(c *conn, line []byte, st int, onLine, onTooLong func([]byte)) bool {
+func deliverLine(c *conn, typ string, line []byte, st int, onLine, onTooLong func([]byte)) bool {
 	switch st {
 	case lineFound:
-		if onLine != nil {
-			onLine(line)
-			c.afterCallback()
+		if onLine == nil {
+			noHandler(typ, "OnLine")
 		}
+		onLine(line)
+		c.afterCallback()
 	case lineTooLong:
 		if onTooLong != nil {
 			onTooLong(line)
@@ -228,18 +248,20 @@ func deliverLine(c *conn, line []byte, st int, onLine, onTooLong func([]byte)) b
 // LineOnlyReceiver splits a byte stream into lines (Twisted's
 // LineOnlyReceiver): a LineReceiver without raw mode or producer methods, for
 // protocols that only ever speak in lines. Lines are parsed exactly as by
-// LineReceiver.
+// LineReceiver, with the same default delimiter "\r\n" (a bare "\n" peer
+// needs Delimiter []byte("\n")), the same required OnLine and the same rule
+// for an embedding type's ConnectionMade.
 //
 // The zero value is ready to use: delimiter "\r\n", MaxLength 16384, and a
 // too-long line loses the connection.
 type LineOnlyReceiver struct {
-	// Delimiter ends a line; nil or empty means "\r\n".
+	// Delimiter ends a line; nil or empty means "\r\n" (not "\n").
 	Delimiter []byte
 	// MaxLength is the longest line accepted, delimiter excluded; <= 0 means
 	// DefaultMaxLineLength.
 	MaxLength int
 	// OnLine receives each line without its delimiter. line is borrowed: valid
-	// only until OnLine returns.
+	// only until OnLine returns. Required: see LineReceiver.OnLine.
 	OnLine func(line []byte)
 	// OnLineTooLong: see LineReceiver.OnLineTooLong. nil means LoseConnection.
 	OnLineTooLong func(line []byte)
@@ -265,7 +287,7 @@ func (r *LineOnlyReceiver) Transport() transports.Transport { return r.c.t }
 // SendLine writes line followed by the delimiter in one WriteBuffers call.
 // ErrNotConnected when there is no connection.
 func (r *LineOnlyReceiver) SendLine(line []byte) error {
-	return r.c.write2(line, r.delimiter())
+	return r.c.write2("LineOnlyReceiver", line, r.delimiter())
 }
 
 // LoseConnection stops delivering lines and asks the transport to close.
@@ -284,5 +306,5 @@ func (r *LineOnlyReceiver) step(s *stream) bool {
 		maxLen = DefaultMaxLineLength
 	}
 	line, st := r.scan.next(s, r.delimiter(), maxLen)
-	return deliverLine(&r.c, line, st, r.OnLine, r.OnLineTooLong)
+	return deliverLine(&r.c, "LineOnlyReceiver", line, st, r.OnLine, r.OnLineTooLong)
 }

@@ -2,7 +2,6 @@ package basic_test
 
 import (
 	"bytes"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -378,25 +377,4 @@ func TestLineReceiverDelimiterChangeMidStream(t *testing.T) {
 	transporttest.Connect(r, transporttest.NewStringTransport(nil))
 	transporttest.FeedChunks(r, []byte("a\r\nswitch\r\nb\nc\r\n"), 1)
 	require.Equal(t, []string{"a", "switch", "b", "c\r"}, got)
-}
-
-func ExampleLineReceiver() {
-	// A chat-style protocol: embed the receiver and point its callbacks at
-	// your methods.
-	type shout struct{ basic.LineReceiver }
-	newShout := func() *shout {
-		s := &shout{}
-		s.OnLine = func(line []byte) {
-			_ = s.SendLine(bytes.ToUpper(line)) // line is borrowed; SendLine copies
-		}
-		return s
-	}
-
-	tr := transporttest.NewStringTransport(nil)
-	p := newShout()
-	transporttest.Connect(p, tr)
-	p.DataReceived([]byte("hello\r\nwor"))
-	p.DataReceived([]byte("ld\r\n"))
-	fmt.Printf("%q\n", tr.String())
-	// Output: "HELLO\r\nWORLD\r\n"
 }

@@ -29,7 +29,8 @@ type NetstringReceiver struct {
 	// DefaultMaxNetstringLength.
 	MaxLength int
 	// OnString receives each string's payload. s is borrowed: valid only until
-	// OnString returns.
+	// OnString returns. Required: a string for a nil OnString panics with
+	// ErrNoHandler (the connection ends).
 	OnString func(s []byte)
 
 	c   conn
@@ -58,11 +59,12 @@ func (r *NetstringReceiver) Transport() transports.Transport { return r.c.t }
 func (r *NetstringReceiver) Err() error { return r.err }
 
 // SendString writes s as a netstring in one WriteBuffers call. s is copied by
-// the transport before SendString returns. ErrNotConnected when there is no
-// connection.
+// the transport before SendString returns. An error matching
+// transports.ErrNotConnected when there is no connection (see
+// LineReceiver.SendLine).
 func (r *NetstringReceiver) SendString(s []byte) error {
 	if r.c.t == nil {
-		return transports.ErrNotConnected
+		return r.c.notConnected("NetstringReceiver")
 	}
 	h := strconv.AppendInt(r.num[:0], int64(len(s)), 10)
 	h = append(h, ':')
@@ -133,9 +135,10 @@ func (r *NetstringReceiver) step(s *stream) bool {
 		return r.broken(fmt.Errorf("%w: missing trailing comma", ErrBadNetstring))
 	}
 	s.cur = d[end+1:]
-	if r.OnString != nil {
-		r.OnString(d[i+1 : end])
-		r.c.afterCallback()
+	if r.OnString == nil {
+		noHandler("NetstringReceiver", "OnString")
 	}
+	r.OnString(d[i+1 : end])
+	r.c.afterCallback()
 	return true
 }

@@ -64,7 +64,7 @@ func TestNetstringBroken(t *testing.T) {
 }
 
 func TestNetstringTooLongCaughtBeforePayload(t *testing.T) {
-	r := &basic.NetstringReceiver{MaxLength: 10}
+	r := &basic.NetstringReceiver{MaxLength: 10, OnString: func([]byte) {}}
 	tr := transporttest.NewStringTransport(nil)
 	transporttest.Connect(r, tr)
 	r.DataReceived([]byte("10:0123456789,"))

@@ -1,6 +1,10 @@
 package basic
 
-import "github.com/gyre-io/gyre/transports"
+import (
+	"fmt"
+
+	"github.com/gyre-io/gyre/transports"
+)
 
 // stepper parses one frame off the front of s.cur. It must advance s.cur past
 // the bytes it uses before it calls any user callback (so the callback may
@@ -187,10 +191,12 @@ type conn struct {
 	dc   disconnecter
 	s    stream
 	wbuf [3][]byte // scratch for WriteBuffers, so sends do not allocate
+	made bool      // ConnectionMade has run at least once
 }
 
 func (c *conn) connectionMade(t transports.Transport) {
 	c.t = t
+	c.made = true
 	c.dc, _ = t.(disconnecter)
 	c.s.stopped = false
 }
@@ -238,10 +244,34 @@ func (c *conn) stop() {
 	_ = c.loseConnection()
 }
 
-// write2 writes a then b as one WriteBuffers call.
-func (c *conn) write2(a, b []byte) error {
-	if c.t == nil {
+// notConnected is the error of a send without a transport: after
+// ConnectionLost, plain transports.ErrNotConnected; before any
+// ConnectionMade, one that says the usual cause (a protocol embedding the
+// framer defined its own ConnectionMade and did not call the framer's).
+func (c *conn) notConnected(typ string) error {
+	if c.made {
 		return transports.ErrNotConnected
+	}
+	return fmt.Errorf("%w: basic.%s has no transport yet: did you forget to call %s.ConnectionMade from your ConnectionMade?",
+		transports.ErrNotConnected, typ, typ)
+}
+
+// noHandler is the panic of a framer that completed a frame for a nil
+// callback field: the frame would be lost silently. Like an exception from
+// Twisted's unimplemented lineReceived, it ends the connection: the
+// transport recovers the panic, reports it to the loop (Config.OnError,
+// logged by default) and aborts the connection, whose ConnectionLost reason
+// matches ErrNoHandler.
+func noHandler(typ, field string) {
+	panic(fmt.Errorf("%w: basic.%s.%s is nil, so a received frame would be dropped; set it before data arrives",
+		ErrNoHandler, typ, field))
+}
+
+// write2 writes a then b as one WriteBuffers call; typ names the framer for
+// the not-connected error.
+func (c *conn) write2(typ string, a, b []byte) error {
+	if c.t == nil {
+		return c.notConnected(typ)
 	}
 	c.wbuf[0], c.wbuf[1] = a, b
 	err := c.t.WriteBuffers(c.wbuf[:2])

@@ -276,6 +276,7 @@ func (c *Conn) Start(proto transports.Protocol, self transports.Transport) {
 	c.proto = proto
 	c.half, _ = proto.(transports.HalfCloseableProtocol)
 	c.track = c.loop.Track(c)
+	c.loop.CountConnOpened()
 	if c.ctl != nil && c.read == ReadRecv && c.ctl.ControlStart(proto) {
 		c.recvCtl = true
 		c.cbuf = make([]byte, ControlSpace)
@@ -326,6 +327,7 @@ func (c *Conn) deliver(p []byte) {
 			c.teardown(transports.Lost(err), true)
 		}
 	}()
+	c.loop.CountBytesIn(len(p))
 	c.proto.DataReceived(p)
 }
 
@@ -411,6 +413,9 @@ func (c *Conn) recvDone(comp *backend.Completion) {
 	default:
 		switch err := comp.Err(); err {
 		case syscall.ENOBUFS, syscall.EINTR, syscall.EAGAIN:
+			if err == syscall.ENOBUFS {
+				c.loop.CountBufferExhausted()
+			}
 			// The pool ran dry (data stays in the socket) or a retryable
 			// interruption: re-arm. Buffers return as soon as each
 			// DataReceived returns, so this does not spin.
@@ -573,6 +578,7 @@ func (c *Conn) sendDone(comp *backend.Completion) {
 	}
 	if comp.Res > 0 {
 		c.sentOff += int64(comp.Res)
+		c.loop.CountBytesOut(int(comp.Res))
 	}
 	if c.own.Closing() {
 		return
@@ -629,6 +635,7 @@ func (c *Conn) zcDone(comp *backend.Completion) {
 	}
 	c.q.SentZeroCopy(int(comp.Res), comp.More())
 	c.sentOff += int64(comp.Res)
+	c.loop.CountBytesOut(int(comp.Res))
 	if c.own.Closing() {
 		return
 	}
@@ -787,6 +794,9 @@ func (c *Conn) closed() {
 		return
 	}
 	c.lost = true
+	if c.track >= 0 { // started
+		c.loop.CountConnClosed()
+	}
 	c.loop.Untrack(c.track)
 	reason := c.reason
 	if reason == nil {
