@@ -360,3 +360,143 @@ func TestQueueFull(t *testing.T) {
 		}
 	})
 }
+
+func pipe(t *testing.T, msg string) (r, w int) {
+	t.Helper()
+	var p [2]int
+	require.NoError(t, unix.Pipe2(p[:], unix.O_CLOEXEC))
+	_, err := unix.Write(p[1], []byte(msg))
+	require.NoError(t, err)
+	return p[0], p[1]
+}
+
+// SCM_RIGHTS both ways: descriptors a peer sends reach FDsReceived before
+// their datagram (an empty datagram can carry them); WriteFDs passes ours,
+// also from the send queue (duplicates held, caller's closed at once);
+// descriptors of a truncated datagram and those sent to a protocol that
+// takes none are closed — the descriptor count comes back exactly.
+func TestFDs(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		fds := reactortest.FDCount()
+		h := reactortest.Start(t, kind)
+		srvPath := sockPath(t, "srv")
+		r := &fdRec{}
+		p := listen(t, h, srvPath, r, unixgram.ListenOptions{})
+		c := client(t, sockPath(t, "cl"))
+		dst := &net.UnixAddr{Name: srvPath, Net: "unixgram"}
+
+		// Peer -> port: "a" with one pipe, "" with two.
+		r1, w1 := pipe(t, "x")
+		r2, w2 := pipe(t, "y")
+		r3, w3 := pipe(t, "z")
+		_, _, err := c.WriteMsgUnix([]byte("a"), unix.UnixRights(r1), dst)
+		require.NoError(t, err)
+		_, _, err = c.WriteMsgUnix(nil, unix.UnixRights(r2, r3), dst)
+		require.NoError(t, err)
+		// Truncated (larger than the multishot room): its descriptor closed.
+		rt, wt := pipe(t, "t")
+		big := make([]byte, unixgram.MaxPacketSize(h.Loop, true)+1)
+		_, _, err = c.WriteMsgUnix(big, unix.UnixRights(rt), dst)
+		require.NoError(t, err)
+		for _, fd := range []int{r1, w1, r2, w2, r3, w3, rt, wt} {
+			require.NoError(t, unix.Close(fd))
+		}
+		require.True(t, reactortest.WaitUntil(wait, func() bool { _, _, tr := r.snap(); return r.count() == 2 && tr == 1 }))
+		r.fdMu.Lock()
+		require.Equal(t, []string{"x", "y", "z"}, r.bytes)
+		r.fdMu.Unlock()
+		got, _, _ := r.snap()
+		require.Equal(t, "a", got[0].data)
+		require.Equal(t, "", got[1].data)
+
+		// Port -> peer, sent at once.
+		ra, wa := pipe(t, "A")
+		h.Do(func() { err = p.WriteFDs([]byte("fd"), []int{ra}, c.LocalAddr().String()) })
+		require.NoError(t, err)
+		require.NoError(t, unix.Close(ra))
+		require.NoError(t, unix.Close(wa))
+		require.Equal(t, "A", readFD(t, c, "fd"))
+		// Errors: too many, a closed descriptor (nothing sent).
+		h.Do(func() {
+			require.ErrorIs(t, p.WriteFDs([]byte("x"), make([]int, unixgram.MaxFDs+1), c.LocalAddr().String()), unixgram.ErrTooManyFDs)
+			require.ErrorIs(t, p.WriteFDs([]byte("x"), []int{ra}, c.LocalAddr().String()), syscall.EBADF)
+		})
+		stop(t, h, p, &r.rec)
+
+		// From the queue: fill a silent receiver, queue a datagram with a
+		// descriptor, close ours, drain: the duplicate travelled.
+		sink := client(t, sockPath(t, "sink"))
+		r2p := &rec{}
+		p = listen(t, h, sockPath(t, "src"), r2p, unixgram.ListenOptions{QueueDatagrams: 4})
+		n := 0
+		var qerr error
+		rq, wq := pipe(t, "Q")
+		h.Do(func() {
+			for ; n < 100000; n++ {
+				var st transports.DatagramStats
+				if st = p.Stats(); st.Queued > 0 {
+					break
+				}
+				_ = p.Write([]byte("fill"), sink.LocalAddr().String())
+			}
+			qerr = p.WriteFDs([]byte("fd"), []int{rq}, sink.LocalAddr().String())
+		})
+		require.NoError(t, qerr)
+		require.NoError(t, unix.Close(rq))
+		require.NoError(t, unix.Close(wq))
+		for i := 0; i < n; i++ {
+			got, _ := read(t, sink)
+			require.Equal(t, "fill", got)
+		}
+		require.Equal(t, "Q", readFD(t, sink, "fd"))
+		// Queued with descriptors, then stopped: the duplicates are closed.
+		ro, wo := pipe(t, "O")
+		h.Do(func() {
+			for i := 0; i < 100000 && p.Stats().Queued == 1; i++ {
+				_ = p.Write([]byte("fill"), sink.LocalAddr().String())
+			}
+			require.NoError(t, p.WriteFDs([]byte("fd"), []int{ro}, sink.LocalAddr().String()))
+		})
+		require.NoError(t, unix.Close(ro))
+		require.NoError(t, unix.Close(wo))
+		stop(t, h, p, r2p)
+
+		// A protocol that takes no descriptors: the kernel closes them.
+		plain := &rec{}
+		pp := listen(t, h, sockPath(t, "plain"), plain, unixgram.ListenOptions{})
+		rp, wp := pipe(t, "P")
+		_, _, err = c.WriteMsgUnix([]byte("p"), unix.UnixRights(rp), &net.UnixAddr{Name: pp.LocalAddr(), Net: "unixgram"})
+		require.NoError(t, err)
+		require.NoError(t, unix.Close(rp))
+		require.NoError(t, unix.Close(wp))
+		require.True(t, reactortest.WaitUntil(wait, func() bool { return plain.count() == 1 }))
+		stop(t, h, pp, plain)
+		_ = c.Close()
+		_ = sink.Close()
+		h.StopWait()
+		require.Empty(t, h.Errors())
+		require.Equal(t, fds, reactortest.FDCount(), "no descriptor leaked")
+	})
+}
+
+// readFD reads one datagram want from c with one descriptor, reads a
+// byte from that and closes it.
+func readFD(t *testing.T, c *net.UnixConn, want string) string {
+	t.Helper()
+	buf, oob := make([]byte, 100), make([]byte, unix.CmsgSpace(4*4))
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	require.NoError(t, err)
+	require.Equal(t, want, string(buf[:n]))
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	got, err := unix.ParseUnixRights(&msgs[0])
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	b := make([]byte, 4)
+	k, err := unix.Read(got[0], b)
+	require.NoError(t, err)
+	require.NoError(t, unix.Close(got[0]))
+	return string(b[:k])
+}
