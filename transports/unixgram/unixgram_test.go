@@ -16,6 +16,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/stream"
 	"github.com/gyre-io/gyre/transports/unixgram"
 )
 
@@ -499,4 +500,31 @@ func readFD(t *testing.T, c *net.UnixConn, want string) string {
 	require.NoError(t, err)
 	require.NoError(t, unix.Close(got[0]))
 	return string(b[:k])
+}
+
+// The reactor interface: ListenUNIXDatagram and ConnectUNIXDatagram reach
+// this package (registered as "unixgram") with its options.
+func TestReactorUNIXDatagram(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		var r transports.Reactor = stream.Reactor(h.Loop)
+		_, err := r.ListenUNIXDatagram(sockPath(t, "x"), &rec{}, 42)
+		require.ErrorIs(t, err, transports.ErrBadOptions)
+		_, err = r.ConnectUNIXDatagram(sockPath(t, "x"), &rec{}, unixgram.ListenOptions{})
+		require.ErrorIs(t, err, transports.ErrBadOptions, "Connect takes ConnectOptions")
+		srv, cl := sockPath(t, "srv"), sockPath(t, "cl")
+		e := &rec{echo: true}
+		tr, err := r.ListenUNIXDatagram(srv, e, &unixgram.ListenOptions{Mode: 0o600})
+		require.NoError(t, err)
+		c := &rec{}
+		ct, err := r.ConnectUNIXDatagram(srv, c, unixgram.ConnectOptions{Bind: cl})
+		require.NoError(t, err)
+		h.Do(func() { err = ct.Write([]byte("via reactor"), "") })
+		require.NoError(t, err)
+		require.True(t, reactortest.WaitUntil(wait, func() bool { return c.count() == 1 }))
+		got, _, _ := c.snap()
+		require.Equal(t, []dgram{{"via reactor", srv}}, got)
+		stop(t, h, ct.(*unixgram.Port), c)
+		stop(t, h, tr.(*unixgram.Port), e)
+	})
 }
