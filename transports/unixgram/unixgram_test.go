@@ -241,7 +241,9 @@ func TestSocketFile(t *testing.T) {
 			h.Do(func() { _, err2 = unixgram.Listen(h.Loop, bad, &rec{}, unixgram.ListenOptions{}) })
 			require.ErrorIs(t, err2, unixgram.ErrBadAddress)
 		}
-		h.Do(func() { _, err2 = unixgram.Listen(h.Loop, sockPath(t, "b"), &rec{}, unixgram.ListenOptions{MaxPacketSize: -1}) })
+		h.Do(func() {
+			_, err2 = unixgram.Listen(h.Loop, sockPath(t, "b"), &rec{}, unixgram.ListenOptions{MaxPacketSize: -1})
+		})
 		require.ErrorIs(t, err2, transports.ErrBadOptions)
 	})
 }
