@@ -21,7 +21,16 @@
 // or refused with an error the caller sees, and counted — never dropped
 // silently.
 //
-// Loop goroutine only, like every transport.
+// Multicast (Twisted's IMulticastTransport): *Port implements
+// MulticastTransport — join and leave groups on IPv4 and IPv6 on a given
+// interface, TTL / hop limit, loopback mode, outgoing interface; several
+// ports share one group and port with ListenOptions.ReuseAddr
+// (listenMultiple).
+//
+// The receive/send machinery is shared with transports/unixgram
+// (transports/internal/dgram). Importing the package registers the "udp"
+// datagram network (transports.ReactorUDP). Loop goroutine only, like
+// every transport.
 package udp
 
 import (
@@ -80,7 +89,8 @@ func (c *codec) Local(fd int) netip.AddrPort {
 // Port is a listening UDP socket; it implements transports.DatagramTransport.
 // Loop goroutine only, except where noted.
 type Port struct {
-	d *dgram.Port[netip.AddrPort, *codec]
+	d    *dgram.Port[netip.AddrPort, *codec]
+	mcIf int // SetOutgoingInterface's index
 }
 
 var _ transports.DatagramTransport = (*Port)(nil)
