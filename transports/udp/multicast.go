@@ -50,7 +50,9 @@ type MulticastTransport interface {
 var _ MulticastTransport = (*Port)(nil)
 
 // JoinGroup implements MulticastTransport.
-func (p *Port) JoinGroup(group netip.Addr, ifindex int) error { return p.membership(group, ifindex, true) }
+func (p *Port) JoinGroup(group netip.Addr, ifindex int) error {
+	return p.membership(group, ifindex, true)
+}
 
 // LeaveGroup implements MulticastTransport.
 func (p *Port) LeaveGroup(group netip.Addr, ifindex int) error {

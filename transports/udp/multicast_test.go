@@ -2,8 +2,8 @@ package udp_test
 
 import (
 	"fmt"
-	"net/netip"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
