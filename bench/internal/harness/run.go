@@ -23,7 +23,7 @@ type System struct {
 // Workload is one load shape and the tool that drives it.
 type Workload struct {
 	Name  string
-	Proto string // server protocol: echo, resp, http
+	Proto string // server protocol: echo, resp, http, udpecho
 	Tool  string // "load" (bench load), "wrk" or "redis-benchmark"
 	Conns int
 	Size  int
@@ -32,6 +32,22 @@ type Workload struct {
 	// RBTest is redis-benchmark's -t; RBRequests its -n.
 	RBTest     string
 	RBRequests int64
+	// Impls, if set, limits the workload to these implementations
+	// (udpecho has no gnet server).
+	Impls []string
+}
+
+// runs reports whether w runs on s.
+func (w Workload) runs(s System) bool {
+	if len(w.Impls) == 0 {
+		return true
+	}
+	for _, i := range w.Impls {
+		if i == s.Impl {
+			return true
+		}
+	}
+	return false
 }
 
 // Options are the fixed conditions of a matrix run.
@@ -75,11 +91,21 @@ type Sample struct {
 // systems within each repetition (A B C D A B C D …).
 func RunMatrix(ctx context.Context, o Options, workloads []Workload, systems []System) []Sample {
 	var out []Sample
-	total := len(workloads) * o.Reps * len(systems)
+	total := 0
+	for _, w := range workloads {
+		for _, s := range systems {
+			if w.runs(s) {
+				total += o.Reps
+			}
+		}
+	}
 	n := 0
 	for _, w := range workloads {
 		for rep := 1; rep <= o.Reps; rep++ {
 			for _, s := range systems {
+				if !w.runs(s) {
+					continue
+				}
 				if ctx.Err() != nil {
 					return out
 				}
