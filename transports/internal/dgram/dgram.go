@@ -121,6 +121,7 @@ type Port[A transports.DatagramAddr, C Codec[A]] struct {
 	free            [][]byte
 	retry           clock.Call    // a flush after a spurious POLLOUT
 	backoff         time.Duration // its delay, doubled while nothing goes
+	wakes           int           // flushes a POLLOUT or retry started (tests)
 	stats           transports.DatagramStats
 }
 
@@ -420,6 +421,9 @@ func (p *Port[A, C]) armPoll() {
 // buffer), so a wake-up that sends nothing retries on a timer, backing off
 // from 1 ms to 64 ms, instead of polling again at once.
 func (p *Port[A, C]) flushQueue(woken bool) {
+	if woken {
+		p.wakes++
+	}
 	sent := 0
 	for p.qHead < len(p.q) {
 		d := &p.q[p.qHead]
