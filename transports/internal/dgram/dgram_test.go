@@ -51,7 +51,9 @@ func TestUnconnectedFullReceiverBacksOff(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(dir, "src")}))
 		var p *Port[string, pathCodec]
-		h.Do(func() { p, err = New(h.Loop, fd, transports.DatagramProtocolOf[string](nop{}), pathCodec{}, "", Config{Net: "test", QueueDatagrams: 2}) })
+		h.Do(func() {
+			p, err = New(h.Loop, fd, transports.DatagramProtocolOf[string](nop{}), pathCodec{}, "", Config{Net: "test", QueueDatagrams: 2})
+		})
 		require.NoError(t, err)
 		h.Do(func() {
 			for i := 0; i < 100000 && p.stats.Queued == 0; i++ {
