@@ -242,7 +242,10 @@ func newWorker(cfg Config, id int, c net.Conn) *worker {
 	w := &worker{cfg: cfg, c: c, r: bufio.NewReaderSize(c, 64<<10)}
 	w.want = make([][]byte, cfg.Depth)
 	if cfg.Proto == "echo" || cfg.Proto == "udpecho" {
-		w.rbuf = make([]byte, cfg.Size+1) // +1: a longer datagram shows
+		w.rbuf = make([]byte, cfg.Size)
+		if cfg.Proto == "udpecho" {
+			w.rbuf = make([]byte, cfg.Size+1) // +1: a longer datagram shows
+		}
 		w.tmpl = make([]byte, cfg.Size)
 		for j := range w.tmpl {
 			w.tmpl[j] = byte('A' + (id+j)%26)
