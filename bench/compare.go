@@ -48,6 +48,8 @@ func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, hav
 		{Name: "echo 64 B × 1 conn ping-pong", Proto: "echo", Tool: "load", Conns: 1, Size: 64, Depth: 1},
 		ping16,
 		{Name: "RESP SET/GET 64 B × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 1, Op: "setget"},
+		{Name: "UDP echo 64 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 64, Depth: 1, Impls: udpImpls},
+		{Name: "UDP echo 1,400 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 1400, Depth: 1, Impls: udpImpls},
 	}
 	if haveWrk {
 		p.workloads = append(p.workloads, harness.Workload{Name: "HTTP hello × 50 conns", Proto: "http", Tool: "wrk", Conns: 50})
@@ -74,6 +76,9 @@ func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, hav
 	}
 	return p
 }
+
+// udpImpls run the UDP workloads (gnet's UDP is not wired into bench serve).
+var udpImpls = []string{"gyre-uring", "gyre-epoll", "net"}
 
 func systemsFor(loops int) []harness.System {
 	suffix := ""

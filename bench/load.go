@@ -17,7 +17,7 @@ import (
 func loadMain(args []string) int {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	var cfg loadgen.Config
-	fs.StringVar(&cfg.Proto, "proto", "echo", "protocol: echo, resp or http")
+	fs.StringVar(&cfg.Proto, "proto", "echo", "protocol: echo, resp, http or udpecho (UDP: -conns sockets, one datagram of -size bytes per request)")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:7000", "server address HOST:PORT")
 	fs.IntVar(&cfg.Conns, "conns", 50, "connections")
 	fs.IntVar(&cfg.Size, "size", 64, "echo message size / RESP SET value size in bytes")

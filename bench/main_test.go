@@ -196,3 +196,30 @@ func TestCompareMatrixSmall(t *testing.T) {
 	_, err = os.Stat(dir + "/samples.json")
 	require.False(t, errors.Is(err, os.ErrNotExist))
 }
+
+// TestCompareMatrixUDP: the UDP echo workload end to end (bench serve
+// -proto udpecho, bench load over UDP) on net and gyre; gnet, not in the
+// workload's Impls, is skipped, not failed.
+func TestCompareMatrixUDP(t *testing.T) {
+	exe := self(t)
+	sys := []harness.System{{Name: "net", Impl: "net", Loops: 1}, {Name: "gnet", Impl: "gnet", Loops: 1}}
+	for _, k := range []reactor.BackendKind{reactor.Uring, reactor.Epoll} {
+		if backendAvailable(k) == nil {
+			sys = append(sys, harness.System{Name: "gyre-" + k.String(), Impl: "gyre-" + k.String(), Loops: 1})
+		}
+	}
+	samples := harness.RunMatrix(context.Background(), harness.Options{
+		Self: exe, Reps: 1, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond, Section: "test",
+	}, []harness.Workload{
+		{Name: "udp 64", Proto: "udpecho", Tool: "load", Conns: 4, Size: 64, Depth: 1, Impls: udpImpls},
+		{Name: "udp 1400", Proto: "udpecho", Tool: "load", Conns: 4, Size: 1400, Depth: 2, Impls: udpImpls},
+	}, sys)
+	require.Len(t, samples, 2*(len(sys)-1), "gnet skipped")
+	for _, s := range samples {
+		require.NotEqual(t, "gnet", s.Impl)
+		require.Empty(t, s.Error, s.System)
+		require.Positive(t, s.Requests, s.System)
+		require.Zero(t, s.Errors, s.System)
+	}
+	require.Equal(t, 1, run([]string{"serve", "-proto", "udpecho", "-impl", "gnet", "-addr", "127.0.0.1:0"}))
+}

@@ -25,8 +25,12 @@ var impls = []string{"gyre-uring", "gyre-epoll", "net", "gnet"}
 func serve(ctx context.Context, proto, impl, addr string, loops int, cfg *tls.Config, ready func(string)) error {
 	switch proto {
 	case "echo", "resp", "http":
+	case "udpecho":
+		if impl == "gnet" {
+			return fmt.Errorf("-proto udpecho: no gnet server (gyre-uring, gyre-epoll or net)")
+		}
 	default:
-		return fmt.Errorf("unknown -proto %q (want echo, resp or http)", proto)
+		return fmt.Errorf("unknown -proto %q (want echo, resp, http or udpecho)", proto)
 	}
 	readyAddr := func(a net.Addr) { ready(a.String()) }
 	switch impl {
@@ -47,7 +51,7 @@ func serve(ctx context.Context, proto, impl, addr string, loops int, cfg *tls.Co
 
 func serveMain(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	proto := fs.String("proto", "echo", "protocol: echo, resp or http")
+	proto := fs.String("proto", "echo", "protocol: echo, resp, http or udpecho (UDP echo)")
 	impl := fs.String("impl", "gyre-uring", "implementation: gyre-uring, gyre-epoll, net or gnet")
 	addr := fs.String("addr", "127.0.0.1:7000", "listen address HOST:PORT")
 	loops := fs.Int("loops", 1, "event loops (gyre: one ring each, SO_REUSEPORT listeners; gnet: event loops; net: ignored)")

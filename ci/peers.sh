@@ -172,6 +172,20 @@ for be in uring epoll; do
     [ "$out" = "hello udp" ] || { cat "$bin/udpecho-$be.log"; fail "udpecho/socat got '$out'"; }
     kill -TERM "$UPID"; wait "$UPID" || fail "udpecho ($be) did not exit 0 on SIGTERM"
     echo "ok udpecho socat ($be)"
+    USOCK="$bin/ugram-$be.sock"
+    "$bin/udpecho" -addr "unixgram:$USOCK" -backend "$be" >"$bin/udpecho-unixgram-$be.log" 2>&1 &
+    UPID=$!
+    out=""
+    for _ in $(seq 1 20); do # until the socket file is there and answers
+      [ -S "$USOCK" ] && out=$(printf 'hello unixgram\n' | timeout 5 socat -t 0.5 - "UNIX-SENDTO:$USOCK,bind=$bin/ugram-client-$be.sock" || true)
+      rm -f "$bin/ugram-client-$be.sock"
+      [ "$out" = "hello unixgram" ] && break
+      sleep 0.05
+    done
+    [ "$out" = "hello unixgram" ] || { cat "$bin/udpecho-unixgram-$be.log"; fail "udpecho unixgram/socat got '$out'"; }
+    kill -TERM "$UPID"; wait "$UPID" || fail "udpecho unixgram ($be) did not exit 0 on SIGTERM"
+    [ -e "$USOCK" ] && fail "udpecho unixgram ($be) left its socket file"
+    echo "ok udpecho unixgram socat ($be)"
   fi
 done
 echo "real peers: all passed"

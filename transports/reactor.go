@@ -31,6 +31,37 @@ type ReactorUNIX interface {
 	ConnectUNIX(path string, f ClientFactory, opts any) (Connector, error)
 }
 
+// ReactorUDP listens on UDP (Twisted's IReactorUDP.listenUDP).
+//
+// addr is "host:port" (the host an IP literal, empty for 0.0.0.0; port 0
+// picks a free port). opts is nil for the defaults or udp.ListenOptions (a
+// value or a pointer); any other type fails with an error matching
+// ErrBadOptions. While transports/udp is not linked into the program it
+// fails with an error matching ErrUnsupportedNetwork.
+type ReactorUDP interface {
+	// ListenUDP binds addr and delivers its datagrams to p; the returned
+	// transport is the one p's StartProtocol receives.
+	ListenUDP(addr string, p DatagramProtocol, opts any) (DatagramTransport, error)
+}
+
+// ReactorUNIXDatagram listens and connects over UNIX datagram sockets
+// (Twisted's IReactorUNIXDatagram).
+//
+// path is a filesystem path or "@name" for a Linux abstract socket. opts is
+// nil or unixgram.ListenOptions for ListenUNIXDatagram and
+// unixgram.ConnectOptions for ConnectUNIXDatagram (a value or a pointer);
+// any other type fails with an error matching ErrBadOptions. While
+// transports/unixgram is not linked into the program both fail with an
+// error matching ErrUnsupportedNetwork.
+type ReactorUNIXDatagram interface {
+	// ListenUNIXDatagram binds path and delivers its datagrams to p
+	// (Twisted's listenUNIXDatagram).
+	ListenUNIXDatagram(path string, p UnixDatagramProtocol, opts any) (UnixDatagramTransport, error)
+	// ConnectUNIXDatagram makes a socket connected to path (Twisted's
+	// connectUNIXDatagram).
+	ConnectUNIXDatagram(path string, p UnixDatagramProtocol, opts any) (UnixDatagramTransport, error)
+}
+
 // Reactor is what user code needs of an event loop: time, a way in from
 // other goroutines, and listening and connecting. The real loop's
 // implementation is stream.Reactor(loop) (also what a connection's
@@ -48,4 +79,6 @@ type Reactor interface {
 	Call(f func()) error
 	ReactorTCP
 	ReactorUNIX
+	ReactorUDP
+	ReactorUNIXDatagram
 }

@@ -1,12 +1,15 @@
-// Command udpecho is a UDP echo server on gyre: every datagram goes back to
-// its sender.
+// Command udpecho is a datagram echo server on gyre: every datagram goes
+// back to its sender, over UDP or a UNIX datagram socket.
 //
 //	go run ./examples/udpecho -addr 127.0.0.1:7001 [-backend auto|uring|epoll] [-debug-addr HOST:PORT]
 //	go run ./examples/udpecho -listen udp:7001:interface=127.0.0.1
+//	go run ./examples/udpecho -addr unixgram:/tmp/echo.sock   (or unixgram:@NAME)
 //
-// Try it with socat - UDP:127.0.0.1:7001. It serves until SIGINT or SIGTERM,
-// then stops cleanly and exits 0. (UNIX datagram sockets, -addr
-// unixgram:PATH, are not implemented yet.)
+// Try it with socat - UDP:127.0.0.1:7001, or, for a UNIX datagram socket,
+// socat - UNIX-SENDTO:/tmp/echo.sock,bind=/tmp/me.sock (the client must bind
+// its own address to get replies: an unnamed sender cannot be answered).
+// A stale socket file at PATH is replaced; the file is removed at exit. It
+// serves until SIGINT or SIGTERM, then stops cleanly and exits 0.
 package main
 
 import (
@@ -25,20 +28,28 @@ import (
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/endpoint"
 	"github.com/gyre-io/gyre/transports/udp"
+	"github.com/gyre-io/gyre/transports/unixgram"
 )
 
-// echo sends every datagram back to its sender. A datagram the send queue
-// cannot take is counted by the port (Stats.Refused) and logged.
-type echo struct{ t transports.DatagramTransport }
+// echo sends every datagram back to its sender (UDP: A is netip.AddrPort;
+// UNIX: a path). A datagram the send queue cannot take is counted by the
+// port (Stats.Refused) and logged, as is one from an unnamed UNIX sender.
+type echo[A transports.DatagramAddr] struct {
+	t transports.DatagramTransportOf[A]
+}
 
-func (e *echo) StartProtocol(t transports.DatagramTransport) { e.t = t }
-func (e *echo) DatagramReceived(p []byte, addr netip.AddrPort) {
+func (e *echo[A]) StartProtocol(t transports.DatagramTransportOf[A]) { e.t = t }
+func (e *echo[A]) DatagramReceived(p []byte, addr A) {
+	if addr == *new(A) {
+		slog.Warn("udpecho: datagram from an unnamed socket: no reply possible")
+		return
+	}
 	if err := e.t.Write(p, addr); err != nil {
 		slog.Warn("udpecho: reply not sent", "to", addr, "err", err)
 	}
 }
-func (e *echo) ConnectionRefused() {}
-func (e *echo) StopProtocol()      {}
+func (e *echo[A]) ConnectionRefused() {}
+func (e *echo[A]) StopProtocol()      {}
 
 func main() {
 	fl, err := react.ParseFlags("udpecho", "udp:7001:interface=127.0.0.1", os.Args[1:], os.Getenv, os.Stderr)
@@ -60,10 +71,11 @@ func main() {
 	}
 }
 
-// udpAddr is the HOST:PORT to listen on: -addr, or -listen
-// udp:PORT[:interface=HOST] parsed by Twisted's rules (endpoint.Parse; the
-// endpoint package itself describes stream endpoints only, as Twisted's
-// strings do). TLS and several loops are command-line errors here.
+// udpAddr is the address to listen on: -addr (HOST:PORT, or
+// unixgram:PATH / unixgram:@NAME), or -listen udp:PORT[:interface=HOST] or
+// unixgram:PATH parsed by Twisted's rules (endpoint.Parse; the endpoint
+// package itself describes stream endpoints only, as Twisted's strings do).
+// TLS and several loops are command-line errors here.
 func udpAddr(fl react.Flags) (string, error) {
 	if fl.TLSCert != "" {
 		return "", errors.New("udpecho does not speak TLS (DTLS is not implemented)")
@@ -78,6 +90,9 @@ func udpAddr(fl react.Flags) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("-listen: %w", err)
 	}
+	if strings.ToLower(args[0]) == "unixgram" && len(args) == 2 && len(kw) == 0 {
+		return "unixgram:" + args[1], nil
+	}
 	port, host := kw["port"], kw["interface"]
 	if len(args) > 1 {
 		port = args[1]
@@ -91,16 +106,27 @@ func udpAddr(fl react.Flags) (string, error) {
 }
 
 // run serves addr until SIGINT or SIGTERM (or ctx ends), through the
-// public runner (react.Run); listening (may be nil) gets the bound address.
-func run(ctx context.Context, cfg react.Config, addr string, listening func(netip.AddrPort)) error {
+// public runner (react.Run); listening (may be nil) gets the bound address
+// ("host:port", or the path or @name without "unixgram:").
+func run(ctx context.Context, cfg react.Config, addr string, listening func(string)) error {
 	return react.Run(ctx, cfg, func(loop *reactor.Loop) error {
-		p, err := udp.Listen(loop, addr, &echo{}, udp.ListenOptions{})
-		if err != nil {
-			return err
+		var local string
+		if path, ok := strings.CutPrefix(addr, "unixgram:"); ok {
+			p, err := unixgram.Listen(loop, path, &echo[string]{}, unixgram.ListenOptions{RemoveStale: true})
+			if err != nil {
+				return err
+			}
+			local = p.LocalAddr()
+		} else {
+			p, err := udp.Listen(loop, addr, &echo[netip.AddrPort]{}, udp.ListenOptions{})
+			if err != nil {
+				return err
+			}
+			local = p.LocalAddr().String()
 		}
-		slog.Info("udpecho listening", "addr", p.LocalAddr().String(), "backend", loop.Backend())
+		slog.Info("udpecho listening", "addr", local, "backend", loop.Backend())
 		if listening != nil {
-			listening(p.LocalAddr())
+			listening(local)
 		}
 		return nil
 	})

@@ -23,6 +23,53 @@ type Network interface {
 var networks struct {
 	sync.RWMutex
 	m map[string]Network
+	d map[string]any // DatagramNetwork[A] by name
+}
+
+// DatagramNetwork is one datagram network ("udp" with netip.AddrPort
+// addresses, "unixgram" with string ones) as the real reactor reaches it:
+// the transport package's Listen behind a common shape, with its own
+// options type as opts (see Options). Goroutine-safe, like udp.Listen.
+type DatagramNetwork[A transports.DatagramAddr] interface {
+	Listen(loop *reactor.Loop, addr string, p transports.DatagramProtocolOf[A], opts any) (transports.DatagramTransportOf[A], error)
+}
+
+// DatagramConnector is optionally implemented by a DatagramNetwork whose
+// sockets can be made connected (unixgram: ConnectUNIXDatagram).
+type DatagramConnector[A transports.DatagramAddr] interface {
+	Connect(loop *reactor.Loop, addr string, p transports.DatagramProtocolOf[A], opts any) (transports.DatagramTransportOf[A], error)
+}
+
+// RegisterDatagramNetwork is RegisterNetwork for a datagram network; it
+// panics the same way (nil n, name registered twice).
+func RegisterDatagramNetwork[A transports.DatagramAddr](name string, n DatagramNetwork[A]) {
+	if n == nil {
+		panic("gyre/stream: RegisterDatagramNetwork of a nil network for " + name)
+	}
+	networks.Lock()
+	defer networks.Unlock()
+	if _, dup := networks.d[name]; dup {
+		panic("gyre/stream: RegisterDatagramNetwork called twice for " + name)
+	}
+	if networks.d == nil {
+		networks.d = make(map[string]any)
+	}
+	networks.d[name] = n
+}
+
+// LookupDatagramNetwork returns the datagram network registered as name
+// with addresses of type A, or an error matching
+// transports.ErrUnsupportedNetwork (naming the package to import).
+// Goroutine-safe.
+func LookupDatagramNetwork[A transports.DatagramAddr](name string) (DatagramNetwork[A], error) {
+	networks.RLock()
+	n, _ := networks.d[name].(DatagramNetwork[A])
+	networks.RUnlock()
+	if n == nil {
+		return nil, fmt.Errorf("%w: datagram network %q is not linked into this program (import _ \"github.com/gyre-io/gyre/transports/%s\")",
+			transports.ErrUnsupportedNetwork, name, name)
+	}
+	return n, nil
 }
 
 // RegisterNetwork makes n the implementation of network name for every
@@ -91,7 +138,9 @@ var ErrNoLoop = errors.New("gyre/stream: NetReactor has no loop")
 
 // NetReactor is transports.Reactor over a real loop: Now, CallLater and Call
 // are the loop's, and ListenTCP/ConnectTCP/ListenUNIX/ConnectUNIX go to the
-// networks registered as "tcp" and "unix" (RegisterNetwork). A network not
+// networks registered as "tcp" and "unix" (RegisterNetwork), ListenUDP and
+// ListenUNIXDatagram/ConnectUNIXDatagram to the datagram networks "udp" and "unixgram"
+// (RegisterDatagramNetwork). A network not
 // linked into the program fails with an error matching
 // transports.ErrUnsupportedNetwork. Listen and Connect are goroutine-safe
 // (as the networks' are); Now and CallLater are loop only, as on the loop.
@@ -145,6 +194,45 @@ func (r NetReactor) Connect(network, addr string, f transports.ClientFactory, op
 		return nil, err
 	}
 	return n.Connect(r.loop, addr, f, opts)
+}
+
+// ListenUDP implements transports.ReactorUDP (datagram network "udp").
+func (r NetReactor) ListenUDP(addr string, p transports.DatagramProtocol, opts any) (transports.DatagramTransport, error) {
+	return listenDatagram(r, "udp", addr, p, opts)
+}
+
+// ListenUNIXDatagram implements transports.ReactorUNIXDatagram (datagram
+// network "unixgram").
+func (r NetReactor) ListenUNIXDatagram(path string, p transports.UnixDatagramProtocol, opts any) (transports.UnixDatagramTransport, error) {
+	return listenDatagram(r, "unixgram", path, p, opts)
+}
+
+// ConnectUNIXDatagram implements transports.ReactorUNIXDatagram (datagram
+// network "unixgram").
+func (r NetReactor) ConnectUNIXDatagram(path string, p transports.UnixDatagramProtocol, opts any) (transports.UnixDatagramTransport, error) {
+	if r.loop == nil {
+		return nil, ErrNoLoop
+	}
+	n, err := LookupDatagramNetwork[string]("unixgram")
+	if err != nil {
+		return nil, err
+	}
+	c, ok := n.(DatagramConnector[string])
+	if !ok {
+		return nil, fmt.Errorf("%w: datagram network \"unixgram\" cannot connect", transports.ErrUnsupportedNetwork)
+	}
+	return c.Connect(r.loop, path, p, opts)
+}
+
+func listenDatagram[A transports.DatagramAddr](r NetReactor, network, addr string, p transports.DatagramProtocolOf[A], opts any) (transports.DatagramTransportOf[A], error) {
+	if r.loop == nil {
+		return nil, ErrNoLoop
+	}
+	n, err := LookupDatagramNetwork[A](network)
+	if err != nil {
+		return nil, err
+	}
+	return n.Listen(r.loop, addr, p, opts)
 }
 
 // ListenTCP implements transports.ReactorTCP (network "tcp").

@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -78,6 +79,10 @@ func TestNetReactor(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoLoop)
 	_, err = zero.ConnectUNIX("/x", nil, nil)
 	require.ErrorIs(t, err, ErrNoLoop)
+	_, err = zero.ListenUDP(":0", nil, nil)
+	require.ErrorIs(t, err, ErrNoLoop)
+	_, err = zero.ConnectUNIXDatagram("/x", nil, nil)
+	require.ErrorIs(t, err, ErrNoLoop)
 
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
@@ -103,6 +108,14 @@ func TestNetReactor(t *testing.T) {
 		require.ErrorIs(t, err, transports.ErrUnsupportedNetwork)
 		_, err = r.ConnectTCP("127.0.0.1:1", nil, nil)
 		require.ErrorIs(t, err, transports.ErrUnsupportedNetwork, "tcp is not linked into stream's own tests")
+		// Nor are the datagram networks.
+		_, err = r.ListenUDP("127.0.0.1:0", nil, nil)
+		require.ErrorIs(t, err, transports.ErrUnsupportedNetwork)
+		require.Contains(t, err.Error(), "transports/udp")
+		_, err = r.ListenUNIXDatagram("/tmp/x.sock", nil, nil)
+		require.ErrorIs(t, err, transports.ErrUnsupportedNetwork)
+		_, err = r.ConnectUNIXDatagram("/tmp/x.sock", nil, nil)
+		require.ErrorIs(t, err, transports.ErrUnsupportedNetwork)
 
 		// Call and the clock are the loop's.
 		ran := make(chan bool, 1)
@@ -117,4 +130,28 @@ func TestNetReactor(t *testing.T) {
 		require.Zero(t, allocs)
 		_ = sink
 	})
+}
+
+type fakeDgramNet struct{ addr string }
+
+func (n *fakeDgramNet) Listen(loop *reactor.Loop, addr string, p transports.DatagramProtocolOf[string], opts any) (transports.DatagramTransportOf[string], error) {
+	n.addr = addr
+	return nil, errors.New("fake: listen")
+}
+
+// The datagram registry: by name and address type; twice panics; a name
+// registered with the other address type is not found.
+func TestRegisterDatagramNetwork(t *testing.T) {
+	n := &fakeDgramNet{}
+	RegisterDatagramNetwork[string]("test-dgram", n)
+	got, err := LookupDatagramNetwork[string]("test-dgram")
+	require.NoError(t, err)
+	require.Same(t, n, got)
+	require.Panics(t, func() { RegisterDatagramNetwork[string]("test-dgram", &fakeDgramNet{}) })
+	require.Panics(t, func() { RegisterDatagramNetwork[string]("test-dgram-nil", nil) })
+	_, err = LookupDatagramNetwork[netip.AddrPort]("test-dgram")
+	require.ErrorIs(t, err, transports.ErrUnsupportedNetwork)
+	_, err = LookupDatagramNetwork[string]("dccp")
+	require.ErrorIs(t, err, transports.ErrUnsupportedNetwork)
+	require.Contains(t, err.Error(), `import _ "github.com/gyre-io/gyre/transports/dccp"`)
 }

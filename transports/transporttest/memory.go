@@ -20,7 +20,9 @@ var ErrAlreadyConnecting = errors.New("transporttest: connector already connecti
 // under test calls ListenTCP, ConnectTCP, ListenUNIX and ConnectUNIX; the
 // test inspects Listens and Connects and drives the returned FakePort and
 // FakeConnector: accept a connection, make a connect attempt succeed or fail,
-// end a connection. The transports it makes report it as their Reactor.
+// end a connection. Datagram sockets (ListenUDP, ListenUNIXDatagram,
+// ConnectUNIXDatagram) are recorded in Datagrams, each with a
+// FakeDatagramPort to deliver datagrams to and read writes from. The transports it makes report it as their Reactor.
 //
 // Options are recorded as given (for example a tcp.ListenOptions value) and not
 // interpreted. Factories' StartFactory/StopFactory are not called.
@@ -32,6 +34,9 @@ type MemoryReactor struct {
 	// Listens and Connects record every successful call, in order.
 	Listens  []*ListenCall
 	Connects []*ConnectCall
+	// Datagrams records every successful ListenUDP, ListenUNIXDatagram and
+	// ConnectUNIXDatagram, in order.
+	Datagrams []*DatagramCall
 	// ListenErr and ConnectErr, when set, make the Listen and Connect methods
 	// fail with them, recording nothing (Twisted's RaisingMemoryReactor).
 	ListenErr, ConnectErr error

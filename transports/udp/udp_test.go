@@ -15,6 +15,7 @@ import (
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/stream"
 	"github.com/gyre-io/gyre/transports/udp"
 )
 
@@ -305,5 +306,30 @@ func TestLoopStopStopsPort(t *testing.T) {
 		require.Equal(t, 1, starts)
 		require.Equal(t, 1, stops)
 		require.Equal(t, fds, reactortest.FDCount())
+	})
+}
+
+// The reactor interface: stream.Reactor(loop).ListenUDP reaches this
+// package (registered as "udp") with its options; other option types are
+// ErrBadOptions.
+func TestReactorListenUDP(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		var r transports.Reactor = stream.Reactor(h.Loop)
+		_, err := r.ListenUDP("127.0.0.1:0", &rec{}, 42)
+		require.ErrorIs(t, err, transports.ErrBadOptions)
+		_, err = r.ListenUDP("nohost", &rec{}, nil)
+		require.ErrorIs(t, err, transports.ErrBadOptions)
+		e := &rec{echo: true}
+		tr, err := r.ListenUDP("127.0.0.1:0", e, &udp.ListenOptions{QueueDatagrams: 2})
+		require.NoError(t, err)
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(tr.LocalAddr()))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("via reactor"))
+		require.NoError(t, err)
+		got, _ := readFrom(t, c, 20)
+		require.Equal(t, "via reactor", string(got))
+		stop(t, h, tr.(*udp.Port), e)
 	})
 }

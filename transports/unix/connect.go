@@ -50,9 +50,9 @@ func Connect(loop *reactor.Loop, path string, f transports.ClientFactory, opts C
 	}
 	cfg := stream.ConnectorConfig{
 		Net:     "unix",
-		Dest:    a.netAddr(),
+		Dest:    a.NetAddr("unix"),
 		Timeout: opts.Timeout,
-		Target:  a.target(),
+		Target:  target(a),
 		Socket: func(*stream.Target) (int, error) {
 			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 			return fd, os.NewSyscallError("socket", err)

@@ -9,16 +9,14 @@
 package unix
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/unixpath"
 	"github.com/gyre-io/gyre/transports/stream"
 )
 
@@ -53,11 +51,11 @@ type ListenOptions struct {
 // ErrStaleSocket is returned (wrapped, together with syscall.EADDRINUSE)
 // when the path is a socket file with no listener behind it and
 // ListenOptions.RemoveStale is not set.
-var ErrStaleSocket = errors.New("gyre/unix: stale socket file (no listener behind it)")
+var ErrStaleSocket = unixpath.ErrStaleSocket
 
 // ErrNotSocket is returned (wrapped, together with syscall.EADDRINUSE) when
 // the path exists and is not a socket; Listen never removes it.
-var ErrNotSocket = errors.New("gyre/unix: path exists and is not a socket")
+var ErrNotSocket = unixpath.ErrNotSocket
 
 // Port is a listening UNIX stream socket (transports.Port): a
 // stream.Listener (the accept loop, see its documentation). Closing it
@@ -86,12 +84,12 @@ func Listen(loop *reactor.Loop, path string, f transports.Factory, opts ListenOp
 	}
 	fd, file, err := listenSocket(a, opts)
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: "unix", Addr: a.netAddr(), Err: err}
+		return nil, &net.OpError{Op: "listen", Net: "unix", Addr: a.NetAddr("unix"), Err: err}
 	}
-	l, err := stream.Listen(loop, fd, f, listenerConfig(a.netAddr(), opts, file.remove))
+	l, err := stream.Listen(loop, fd, f, listenerConfig(a.NetAddr("unix"), opts, file.Remove))
 	if err != nil {
-		file.remove()
-		return nil, &net.OpError{Op: "listen", Net: "unix", Addr: a.netAddr(), Err: err}
+		file.Remove()
+		return nil, &net.OpError{Op: "listen", Net: "unix", Addr: a.NetAddr("unix"), Err: err}
 	}
 	return &Port{Listener: l}, nil
 }
@@ -113,112 +111,28 @@ func listenerConfig(addr net.Addr, opts ListenOptions, closing func()) stream.Li
 	}
 }
 
-// socketFile is the file a listener created: removed on close only while
-// the path still names it (same device and inode).
-type socketFile struct {
-	path     string
-	dev, ino uint64
-}
-
-func (s *socketFile) remove() {
-	if s == nil {
-		return
-	}
-	var st unix.Stat_t
-	if unix.Lstat(s.path, &st) == nil && st.Dev == s.dev && st.Ino == s.ino && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-		_ = unix.Unlink(s.path)
-	}
-}
-
 // listenSocket returns a bound, listening socket for a and, for a path,
-// the file it created.
-func listenSocket(a address, opts ListenOptions) (int, *socketFile, error) {
+// the file it created (mode, stale file and removal: unixpath.Bind).
+func listenSocket(a unixpath.Addr, opts ListenOptions) (int, *unixpath.File, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, nil, os.NewSyscallError("socket", err)
 	}
-	fail := func(err error) (int, *socketFile, error) {
+	// Until listen(2) a connect is refused: nobody connects before the
+	// file has its exact mode.
+	file, err := unixpath.Bind(fd, a, unix.SOCK_STREAM, opts.Mode, opts.RemoveStale)
+	if err != nil {
 		_ = unix.Close(fd)
 		return -1, nil, err
-	}
-	mode := uint32(opts.Mode.Perm())
-	if mode != 0 && !a.abstract {
-		// The file bind creates gets the socket inode's mode less the umask.
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return fail(os.NewSyscallError("fchmod", err))
-		}
-	}
-	if err := bind(fd, a, opts.RemoveStale); err != nil {
-		return fail(err)
-	}
-	var file *socketFile
-	if !a.abstract {
-		var st unix.Stat_t
-		if err := unix.Lstat(a.name, &st); err != nil {
-			return fail(os.NewSyscallError("lstat", err))
-		}
-		file = &socketFile{path: a.name, dev: st.Dev, ino: st.Ino}
-		if mode != 0 && st.Mode&0o777 != mode {
-			// The umask removed bits; nobody can connect before listen.
-			if err := unix.Fchmodat(unix.AT_FDCWD, a.name, mode, 0); err != nil {
-				file.remove()
-				return fail(os.NewSyscallError("chmod", err))
-			}
-		}
 	}
 	backlog := opts.Backlog
 	if backlog <= 0 {
 		backlog = 511
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
-		file.remove()
-		return fail(os.NewSyscallError("listen", err))
+		file.Remove()
+		_ = unix.Close(fd)
+		return -1, nil, os.NewSyscallError("listen", err)
 	}
 	return fd, file, nil
-}
-
-// bind binds fd to a. On EADDRINUSE at a path it tells a live listener
-// (EADDRINUSE) from a stale socket file (ErrStaleSocket, or removed and
-// bound again with removeStale) and from a file that is not a socket
-// (ErrNotSocket).
-func bind(fd int, a address, removeStale bool) error {
-	err := unix.Bind(fd, a.sockaddr())
-	if err == nil {
-		return nil
-	}
-	if err != unix.EADDRINUSE || a.abstract {
-		return os.NewSyscallError("bind", err)
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(a.name, &st); err != nil {
-		if err == unix.ENOENT { // removed meanwhile: try once more
-			return os.NewSyscallError("bind", unix.Bind(fd, a.sockaddr()))
-		}
-		return os.NewSyscallError("lstat", err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return fmt.Errorf("%w: %s (%w)", ErrNotSocket, a.name, syscall.EADDRINUSE)
-	}
-	if !stale(a) {
-		return os.NewSyscallError("bind", syscall.EADDRINUSE)
-	}
-	if !removeStale {
-		return fmt.Errorf("%w: %s (%w)", ErrStaleSocket, a.name, syscall.EADDRINUSE)
-	}
-	if err := unix.Unlink(a.name); err != nil && err != unix.ENOENT {
-		return os.NewSyscallError("unlink", err)
-	}
-	return os.NewSyscallError("bind", unix.Bind(fd, a.sockaddr()))
-}
-
-// stale reports whether a connect to a is refused (no listener behind the
-// socket file). A connect that succeeds reaches a live listener, which
-// sees one connection that closes at once.
-func stale(a address) bool {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	return unix.Connect(fd, a.sockaddr()) == unix.ECONNREFUSED
 }

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
+	"net/netip"
 	"sync"
 
 	"github.com/gyre-io/gyre/protocols/http"
@@ -18,6 +18,7 @@ import (
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/tcp"
 	gyretls "github.com/gyre-io/gyre/transports/tls"
+	"github.com/gyre-io/gyre/transports/udp"
 )
 
 // Hello is the HTTP body.
@@ -71,7 +72,24 @@ func Factories(proto string, loops int) ([]transports.Factory, error) {
 	return fs, nil
 }
 
+// UDPEcho is the UDP echo protocol: every datagram goes back to its sender.
+type UDPEcho struct{ t transports.DatagramTransport }
+
+// StartProtocol keeps the transport.
+func (e *UDPEcho) StartProtocol(t transports.DatagramTransport) { e.t = t }
+
+// DatagramReceived sends p back to from.
+func (e *UDPEcho) DatagramReceived(p []byte, from netip.AddrPort) { _ = e.t.Write(p, from) }
+
+// ConnectionRefused is not expected (the socket is not connected).
+func (e *UDPEcho) ConnectionRefused() {}
+
+// StopProtocol drops the transport.
+func (e *UDPEcho) StopProtocol() { e.t = nil }
+
 // Serve runs proto on addr with loops loops on backend kind until ctx is done.
+// proto "udpecho" is UDP echo (one SO_REUSEPORT socket per loop when loops
+// > 1).
 // With port 0 and several loops, the first loop's port is used for the rest.
 // ready, if not nil, is called with the bound address once every listener is
 // bound.
@@ -85,9 +103,12 @@ func ServeTLS(ctx context.Context, kind reactor.BackendKind, proto, addr string,
 	if loops < 1 {
 		loops = 1
 	}
-	fs, err := Factories(proto, loops)
-	if err != nil {
-		return err
+	var fs []transports.Factory
+	if proto != "udpecho" {
+		var err error
+		if fs, err = Factories(proto, loops); err != nil {
+			return err
+		}
 	}
 	if cfg != nil {
 		for i, f := range fs {
@@ -112,9 +133,15 @@ func ServeTLS(ctx context.Context, kind reactor.BackendKind, proto, addr string,
 		a := addr
 		if bound != nil {
 			host, _, _ := net.SplitHostPort(addr)
-			a = net.JoinHostPort(host, strconv.Itoa(bound.(*net.TCPAddr).Port))
+			_, port, _ := net.SplitHostPort(bound.String())
+			a = net.JoinHostPort(host, port)
 		}
-		p, err := tcp.Listen(l, a, fs[i], tcp.ListenOptions{ReusePort: loops > 1})
+		var p interface{ Addr() net.Addr }
+		if proto == "udpecho" {
+			p, err = udp.Listen(l, a, &UDPEcho{}, udp.ListenOptions{ReusePort: loops > 1})
+		} else {
+			p, err = tcp.Listen(l, a, fs[i], tcp.ListenOptions{ReusePort: loops > 1})
+		}
 		if err != nil {
 			stopAll()
 			return err
@@ -136,7 +163,7 @@ func ServeTLS(ctx context.Context, kind reactor.BackendKind, proto, addr string,
 		}()
 	}
 	wg.Wait()
-	err = errors.Join(errs...)
+	err := errors.Join(errs...)
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

@@ -23,7 +23,7 @@ type System struct {
 // Workload is one load shape and the tool that drives it.
 type Workload struct {
 	Name  string
-	Proto string // server protocol: echo, resp, http
+	Proto string // server protocol: echo, resp, http, udpecho
 	Tool  string // "load" (bench load), "wrk" or "redis-benchmark"
 	Conns int
 	Size  int
@@ -35,6 +35,25 @@ type Workload struct {
 	// TLS: the server speaks TLS (Options.TLSCert, TLSKey) and bench load
 	// trusts Options.TLSCA; systems without TLS (gnet) are skipped.
 	TLS bool
+	// Impls, if set, limits the workload to these implementations
+	// (udpecho has no gnet server).
+	Impls []string
+}
+
+// runs reports whether w runs on s.
+func (w Workload) runs(s System) bool {
+	if w.TLS && s.Impl == "gnet" {
+		return false
+	}
+	if len(w.Impls) == 0 {
+		return true
+	}
+	for _, i := range w.Impls {
+		if i == s.Impl {
+			return true
+		}
+	}
+	return false
 }
 
 // Options are the fixed conditions of a matrix run.
@@ -84,7 +103,7 @@ func RunMatrix(ctx context.Context, o Options, workloads []Workload, systems []S
 	total := 0
 	for _, w := range workloads {
 		for _, s := range systems {
-			if !w.TLS || s.Impl != "gnet" {
+			if w.runs(s) {
 				total += o.Reps
 			}
 		}
@@ -93,11 +112,11 @@ func RunMatrix(ctx context.Context, o Options, workloads []Workload, systems []S
 	for _, w := range workloads {
 		for rep := 1; rep <= o.Reps; rep++ {
 			for _, s := range systems {
+				if !w.runs(s) {
+					continue
+				}
 				if ctx.Err() != nil {
 					return out
-				}
-				if w.TLS && s.Impl == "gnet" {
-					continue
 				}
 				n++
 				smp := runOne(ctx, o, w, s, rep)

@@ -26,7 +26,10 @@ import (
 
 // Config describes one load run. Zero fields take the defaults noted.
 type Config struct {
-	// Proto is "echo", "resp" or "http".
+	// Proto is "echo", "resp", "http" or "udpecho" (UDP: each connection
+	// is a connected UDP socket, each request one datagram of Size bytes,
+	// its reply the same datagram; a lost datagram is a connection's
+	// error, found at the grace deadline).
 	Proto string
 	// Addr is the server's HOST:PORT.
 	Addr string
@@ -118,8 +121,11 @@ var ErrNoConnection = errors.New("loadgen: no connection to the server")
 // Warmup+Duration (plus a grace period for replies in flight) and by ctx.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
+	network := "tcp"
 	switch cfg.Proto {
 	case "echo", "http":
+	case "udpecho":
+		network = "udp"
 	case "resp":
 		if cfg.Op != "ping" && cfg.Op != "setget" {
 			return Result{}, fmt.Errorf("loadgen: unknown RESP op %q", cfg.Op)
@@ -131,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	conns := make([]net.Conn, 0, cfg.Conns)
 	d := net.Dialer{Timeout: 3 * time.Second}
 	for i := 0; i < cfg.Conns; i++ {
-		c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		c, err := d.DialContext(ctx, network, cfg.Addr)
 		if err != nil {
 			errCount.Add(1)
 			continue
@@ -251,8 +257,11 @@ const httpBody = "Hello, World!"
 func newWorker(cfg Config, id int, c net.Conn) *worker {
 	w := &worker{cfg: cfg, c: c, r: bufio.NewReaderSize(c, 64<<10)}
 	w.want = make([][]byte, cfg.Depth)
-	if cfg.Proto == "echo" {
+	if cfg.Proto == "echo" || cfg.Proto == "udpecho" {
 		w.rbuf = make([]byte, cfg.Size)
+		if cfg.Proto == "udpecho" {
+			w.rbuf = make([]byte, cfg.Size+1) // +1: a longer datagram shows
+		}
 		w.tmpl = make([]byte, cfg.Size)
 		for j := range w.tmpl {
 			w.tmpl[j] = byte('A' + (id+j)%26)
@@ -274,7 +283,7 @@ func (w *worker) fill() {
 	w.batch = w.batch[:0]
 	for i := 0; i < w.cfg.Depth; i++ {
 		switch w.cfg.Proto {
-		case "echo":
+		case "echo", "udpecho":
 			off := len(w.batch)
 			w.batch = append(w.batch, w.tmpl...)
 			w.seq++
@@ -301,7 +310,7 @@ func (w *worker) fill() {
 		}
 	}
 	// The echo batch may have been reallocated while growing: re-slice.
-	if w.cfg.Proto == "echo" {
+	if w.cfg.Proto == "echo" || w.cfg.Proto == "udpecho" {
 		for i := range w.want {
 			w.want[i] = w.batch[i*w.cfg.Size : (i+1)*w.cfg.Size]
 		}
@@ -326,7 +335,7 @@ func (w *worker) run(ctx context.Context, mStart, end time.Time, budget *atomic.
 		}
 		w.fill()
 		sent := time.Now()
-		if _, err := w.c.Write(w.batch); err != nil {
+		if err := w.send(); err != nil {
 			return w.failed(ctx, err, end)
 		}
 		measured := !sent.Before(mStart)
@@ -357,10 +366,34 @@ func (w *worker) failed(ctx context.Context, err error, end time.Time) error {
 	return nil
 }
 
+// send writes the batch: one write on a stream, one datagram per request
+// over UDP.
+func (w *worker) send() error {
+	if w.cfg.Proto != "udpecho" {
+		_, err := w.c.Write(w.batch)
+		return err
+	}
+	for _, d := range w.want {
+		if _, err := w.c.Write(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (w *worker) readOne(i int) error {
 	switch w.cfg.Proto {
 	case "http":
 		return w.readHTTP()
+	case "udpecho":
+		n, err := w.c.Read(w.rbuf)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(w.rbuf[:n], w.want[i]) {
+			return errMismatch
+		}
+		return nil
 	case "echo":
 		if _, err := io.ReadFull(w.r, w.rbuf); err != nil {
 			return err

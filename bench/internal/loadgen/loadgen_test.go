@@ -175,3 +175,19 @@ func TestStalledServerCounts(t *testing.T) {
 	require.Equal(t, int64(2), res.Errors)
 	require.Zero(t, res.Requests)
 }
+
+// UDP echo: one datagram per request, every reply checked; sizes from 3
+// bytes (no sequence number) to 1,400.
+func TestUDPEchoAgainstNet(t *testing.T) {
+	addr := startNet(t, "udpecho")
+	for _, tc := range []struct{ conns, size, depth int }{{1, 64, 1}, {8, 1400, 2}, {1, 3, 1}} {
+		res, err := Run(context.Background(), Config{
+			Proto: "udpecho", Addr: addr, Conns: tc.conns, Size: tc.size, Depth: tc.depth,
+			Duration: 150 * time.Millisecond, MaxRequests: 200000,
+		})
+		require.NoError(t, err)
+		require.Zero(t, res.Errors, "%+v", tc)
+		require.Positive(t, res.Requests, "%+v", tc)
+		require.Contains(t, res.Line(Config{Proto: "udpecho"}), "RESULT proto=udpecho")
+	}
+}

@@ -17,7 +17,8 @@ import (
 // Hello is the body every bench HTTP server answers with.
 const Hello = "Hello, World!"
 
-// Serve listens on addr and serves proto ("echo", "resp" or "http") until ctx
+// Serve listens on addr and serves proto ("echo", "resp", "http", or
+// "udpecho": UDP echo, a net.UDPConn ReadFrom/WriteTo loop) until ctx
 // is done, then closes the listener and every connection and returns nil.
 // ready, if not nil, is called with the bound address once listening.
 func Serve(ctx context.Context, proto, addr string, ready func(net.Addr)) error {
@@ -27,6 +28,9 @@ func Serve(ctx context.Context, proto, addr string, ready func(net.Addr)) error 
 // ServeTLS is Serve over crypto/tls (tls.NewListener; net/http then serves
 // HTTPS, HTTP/1.1 only without "h2" in cfg.NextProtos) when cfg is not nil.
 func ServeTLS(ctx context.Context, proto, addr string, cfg *tls.Config, ready func(net.Addr)) error {
+	if proto == "udpecho" {
+		return serveUDP(ctx, addr, ready)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -179,5 +183,33 @@ func respConn(c net.Conn, st *minresp.Store) {
 		if quit || err != nil {
 			return
 		}
+	}
+}
+
+// serveUDP echoes every UDP datagram to its sender from one goroutine (the
+// plain Go way: net.UDPConn ReadFromUDPAddrPort / WriteToUDPAddrPort, no
+// allocation per datagram) until ctx is done.
+func serveUDP(ctx context.Context, addr string, ready func(net.Addr)) error {
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return err
+	}
+	c := pc.(*net.UDPConn)
+	if ready != nil {
+		ready(c.LocalAddr())
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		_, _ = c.WriteToUDPAddrPort(buf[:n], from)
 	}
 }
