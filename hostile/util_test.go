@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -230,6 +231,7 @@ func exchangeMany(sa *unix.SockaddrInet4, n, window int, msg []byte, timeout tim
 // error.
 type prober struct {
 	stop  chan struct{}
+	once  sync.Once
 	done  chan struct{}
 	count atomic.Int64
 	err   error
@@ -270,7 +272,7 @@ func startProber(addr string, rt roundTrip) *prober {
 
 // Stop ends the prober and waits for it.
 func (p *prober) Stop() (int64, error) {
-	close(p.stop)
+	p.once.Do(func() { close(p.stop) })
 	<-p.done
 	return p.count.Load(), p.err
 }
