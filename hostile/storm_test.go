@@ -36,7 +36,7 @@ func newEchoFixture(t *testing.T, kind reactor.BackendKind) *echoFixture {
 	f := &echoFixture{h: h, addr: p.Addr().String(), sa: sockaddr(t, p.Addr().String())}
 	f.probe = startProber(f.addr, echoRT)
 	t.Cleanup(func() { f.probe.Stop() })
-	require.True(t, f.probe.waitCount(5, 10*time.Second), "prober: %v", f.probe.err)
+	require.True(t, f.probe.waitCount(5, 10*time.Second), "prober: %v", f.probe.Err())
 	require.True(t, reactortest.WaitUntil(5*time.Second, func() bool { return h.Stats().ConnsOpen == 1 }))
 	f.base = h.Stats()
 	f.fd0 = reactortest.FDCount()
@@ -59,7 +59,7 @@ func (f *echoFixture) settled(t *testing.T, before int64, minTrips int64) {
 	s := f.h.Stats()
 	require.Zero(t, s.Panics)
 	require.Empty(t, f.h.Errors())
-	require.True(t, f.probe.waitCount(before+minTrips, 10*time.Second), "prober: %d round trips, %v", f.probe.count.Load(), f.probe.err)
+	require.True(t, f.probe.waitCount(before+minTrips, 10*time.Second), "prober: %d round trips, %v", f.probe.count.Load(), f.probe.Err())
 	n, err := f.probe.Stop()
 	require.NoError(t, err)
 	t.Logf("prober: %d round trips in all; storm connections %d", n, s.ConnsTotal-f.base.ConnsTotal)

@@ -234,7 +234,21 @@ type prober struct {
 	once  sync.Once
 	done  chan struct{}
 	count atomic.Int64
+	mu    sync.Mutex
 	err   error
+}
+
+// Err is the prober's error so far (nil while it runs fine).
+func (p *prober) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *prober) fail(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
 }
 
 // roundTrip sends one request on c (through r) and checks the answer.
@@ -246,7 +260,7 @@ func startProber(addr string, rt roundTrip) *prober {
 		defer close(p.done)
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
-			p.err = err
+			p.fail(err)
 			return
 		}
 		defer c.Close()
@@ -259,7 +273,7 @@ func startProber(addr string, rt roundTrip) *prober {
 			}
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			if err := rt(c, r); err != nil {
-				p.err = fmt.Errorf("round trip %d: %w", p.count.Load(), err)
+				p.fail(fmt.Errorf("round trip %d: %w", p.count.Load(), err))
 				return
 			}
 			p.count.Add(1)
@@ -274,7 +288,7 @@ func startProber(addr string, rt roundTrip) *prober {
 func (p *prober) Stop() (int64, error) {
 	p.once.Do(func() { close(p.stop) })
 	<-p.done
-	return p.count.Load(), p.err
+	return p.count.Load(), p.Err()
 }
 
 // waitCount waits until the prober made at least n round trips (or died).
