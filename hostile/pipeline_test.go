@@ -57,7 +57,9 @@ func TestPipelineWithoutReading(t *testing.T) {
 	}{
 		{name: "echo", inner: func() transports.Factory { return echo.Factory{} },
 			req: bytes.Repeat([]byte("pipelined echo bytes, never read back "), 1024)},
-		{name: "resp", inner: func() transports.Factory { return resp.NewFactory(resp.NewStore(), resp.Options{DisableBackpressure: true}) },
+		{name: "resp", inner: func() transports.Factory {
+			return resp.NewFactory(resp.NewStore(), resp.Options{})
+		},
 			setup: []byte("SET k " + value + "\r\n"), req: bytes.Repeat([]byte("GET k\r\n"), 64)},
 		{name: "http", inner: func() transports.Factory {
 			return gyrehttp.NewFactory(gyrehttp.HandlerFunc(func(w gyrehttp.ResponseWriter, r *gyrehttp.Request) {
