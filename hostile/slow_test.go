@@ -199,12 +199,14 @@ func TestHTTPHalfOpen(t *testing.T) {
 // none, as Redis's "timeout" defaults to 0) and a per-peer connection cap.
 func respFactory(perPeer int) transports.Factory {
 	return policies.NewLimitConnectionsByPeer(
-		policies.NewTimeoutFactory(resp.NewFactory(resp.NewStore(), resp.Options{}), 500*time.Millisecond), perPeer)
+		policies.NewTimeoutFactory(resp.NewFactory(resp.NewStore(), resp.Options{}), time.Second), perPeer)
 }
 
-// TestRESPSlowClients: against RESP behind a 500 ms idle timeout and a cap
-// of 50 connections per peer host:
-//   - 100 clients (from 127.0.0.2) sending a byte a second are closed by
+// TestRESPSlowClients: against RESP behind a 1 s idle timeout (longer than
+// the other tests' timeouts, so that a scheduling stall of the prober on a
+// loaded machine does not look idle) and a cap of 50 connections per peer
+// host:
+//   - 50 clients (from 127.0.0.2) sending a byte every 2 s are closed by
 //     the idle timeout after their first byte;
 //   - 200 clients trickling a request a byte every 50 ms are never idle, so
 //     nothing in RESP times them out (RESP has no request timeout, like
@@ -221,8 +223,8 @@ func TestRESPSlowClients(t *testing.T) {
 		req := []byte(fmt.Sprintf("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n", 5000, strings.Repeat("v", 5000)))
 
 		slow := newTrickler(t, slowSrc, sf.sa, perPeer, req[:1])
-		slow.run(req, time.Second, 10*time.Second, true)
-		require.Equal(t, perPeer, slow.numClosed(), "byte-a-second clients closed by the idle timeout")
+		slow.run(req, 2*time.Second, 10*time.Second, true)
+		require.Equal(t, perPeer, slow.numClosed(), "slow clients closed by the idle timeout")
 		for i, p := range slow.pos {
 			require.LessOrEqual(t, p, 5, "conn %d: sent %d bytes before the idle timeout", i, p)
 		}
