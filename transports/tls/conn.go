@@ -71,6 +71,9 @@ type Transport interface {
 	transports.Transport
 	// StartTLS switches the connection to TLS (Twisted's startTLS).
 	StartTLS(cfg *ctls.Config, role Role) error
+	// StartTLSWith is StartTLS with bytes already received after the
+	// command that switched: the handshake reads them first.
+	StartTLSWith(cfg *ctls.Config, role Role, received []byte) error
 	// ConnectionState is the negotiated state; ok is false until the
 	// handshake has completed.
 	ConnectionState() (state ctls.ConnectionState, ok bool)
@@ -715,13 +718,32 @@ func (c *Conn) Disconnecting() bool { return c.losing || c.state >= stClosing }
 // ITLSTransport.startTLS): bytes written before the call leave in the clear
 // first, bytes written after it are held until the handshake completes and
 // then encrypted. Bytes received after the call returns are TLS records;
-// bytes already handed to DataReceived were the protocol's (a protocol that
-// reads a "STARTTLS" command must not have read past it). A
+// bytes already handed to DataReceived were the protocol's: a protocol
+// that read a "STARTTLS" command from a chunk holding more (a peer that
+// sent its ClientHello without waiting for the answer) must pass the rest
+// with StartTLSWith, or the handshake misses its first bytes. A
 // HandshakeListener protocol is told when the handshake completes; a failure
 // ends the connection (see HandshakeError). Errors: ErrNoConfig,
 // ErrTLSStarted when TLS is already on, transports.ErrClosed after
 // LoseConnection/Abort/CloseWrite.
 func (c *Conn) StartTLS(cfg *ctls.Config, role Role) error {
+	return c.StartTLSWith(cfg, role, nil)
+}
+
+// StartTLSWith is StartTLS for bytes already received: received is what the
+// peer sent after the command that switches to TLS, typically the rest of
+// the chunk DataReceived is handling (or a framer's buffer:
+// basic.LineReceiver.ClearLineBuffer). They become the first bytes the
+// handshake reads, ahead of any received later; it is copied (the caller
+// keeps it), and may be empty. Only the protocol knows where its command
+// ends, hence the explicit argument (Twisted has no equivalent: its
+// protocols switch and keep the rest themselves).
+//
+// received is always read as TLS records, never as plaintext of the new TLS
+// session: bytes a peer pipelined after STARTTLS in the clear cannot pass as
+// protected (the command injection of CVE-2011-0411 came from buffering them
+// as commands across the switch). Errors: as StartTLS.
+func (c *Conn) StartTLSWith(cfg *ctls.Config, role Role, received []byte) error {
 	if cfg == nil {
 		return ErrNoConfig
 	}
@@ -738,6 +760,9 @@ func (c *Conn) StartTLS(cfg *ctls.Config, role Role) error {
 		c.under.ResumeReading() // the handshake needs to read; re-paused when it completes
 	}
 	c.startHandshake(cfg, role)
+	if len(received) > 0 && c.pipe.push(received) {
+		c.under.PauseReading()
+	}
 	return nil
 }
 

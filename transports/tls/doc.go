@@ -15,7 +15,9 @@
 //     listen or connect; with a nil config connections start in plaintext.
 //   - Wrap: the layer for one connection.
 //   - Transport (implemented by *Conn; what the protocol's ConnectionMade
-//     receives): StartTLS (Twisted's startTLS) and ConnectionState.
+//     receives): StartTLS (Twisted's startTLS), StartTLSWith (the same with
+//     bytes the peer sent after its STARTTLS command in the same chunk) and
+//     ConnectionState.
 //   - HandshakeListener: optional protocol interface, told when the
 //     handshake completed, with tls.ConnectionState (version, cipher suite,
 //     ALPN NegotiatedProtocol, SNI ServerName, peer certificates).
