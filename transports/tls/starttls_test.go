@@ -1,8 +1,9 @@
-package tls_test
+package gyretls_test
 
 import (
 	"bytes"
 	ctls "crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -100,7 +101,10 @@ func TestStartTLSWithPipelinedClientHello(t *testing.T) {
 		require.Equal(t, "OK\n", pc.gotAnswer)
 		srv := f.next(t).(*rec)
 		srv.waitHS(t, 5*time.Second)
-		h.Do(func() { require.Positive(t, restLen, "the ClientHello came in the STARTTLS chunk") })
+		h.Do(func() {
+			require.Positive(t, restLen, "the ClientHello came in the STARTTLS chunk")
+			require.Equal(t, "*gyretls.Conn", fmt.Sprintf("%T", srv.tr), "not to be confused with crypto/tls's *tls.Conn")
+		})
 		_, err = c.Write([]byte("ping"))
 		require.NoError(t, err)
 		b := make([]byte, 4)
