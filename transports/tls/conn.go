@@ -1,4 +1,4 @@
-package tls
+package gyretls
 
 import (
 	ctls "crypto/tls"
@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/transports"
 )
 
@@ -70,6 +71,9 @@ type Transport interface {
 	transports.Transport
 	// StartTLS switches the connection to TLS (Twisted's startTLS).
 	StartTLS(cfg *ctls.Config, role Role) error
+	// StartTLSWith is StartTLS with bytes already received after the
+	// command that switched: the handshake reads them first.
+	StartTLSWith(cfg *ctls.Config, role Role, received []byte) error
 	// ConnectionState is the negotiated state; ok is false until the
 	// handshake has completed.
 	ConnectionState() (state ctls.ConnectionState, ok bool)
@@ -82,6 +86,7 @@ const (
 	stHandshaking                  // the handshake goroutine runs
 	stOpen                         // handshake done; records processed on the loop
 	stClosing                      // we decided to end; waiting for the underlying ConnectionLost
+	stLostWait                     // the underlying connection is gone during the handshake; waiting for the goroutine to take what it was fed
 	stClosed                       // ConnectionLost delivered
 )
 
@@ -113,6 +118,8 @@ type Conn struct {
 	reactor transports.Reactor
 
 	pending     []byte // plaintext written during the handshake
+	underLost   error  // stLostWait: the underlying transport's reason
+	lostWaitH   int    // stLostWait: the loop's Track handle (-1: none)
 	scratch     []byte // WriteBuffers gathers here
 	reason      error  // our reason for the end, if we decided it
 	hsTimer     transports.DelayedCall
@@ -226,13 +233,31 @@ func (c *Conn) WriteConnectionLost() {
 // ConnectionLost exactly once, with this layer's reason if it decided the end
 // (handshake failure or timeout, TLS error, close timeout), else the
 // underlying transport's.
+//
+// A connection lost during the handshake while the handshake goroutine still
+// has bytes to take (a peer that sent an alert and then reset the
+// connection, whose RST arrived right behind the alert) is reported once the
+// goroutine has taken them: on a later loop turn, with the handshake's own
+// error when that is not the loss itself (HandshakeError.Lost then holds the
+// loss). The wait costs the loop nothing (the goroutine reports through
+// Reactor.Call) and is bounded by the goroutine's CPU work on bytes already
+// received; a loop that stops meanwhile ends it at once with the loss.
 func (c *Conn) ConnectionLost(reason error) {
-	if c.state == stClosed {
+	if c.state >= stLostWait {
 		return
 	}
 	if c.state == stHandshaking && c.reason == nil && !errors.Is(reason, transports.ErrConnectionDone) {
+		if !errors.Is(reason, reactor.ErrStopped) && c.pipe.lose(reason) {
+			c.waitLost(reason)
+			return
+		}
 		reason = transports.Lost(&HandshakeError{Err: reason})
 	}
+	c.closed(reason)
+}
+
+// closed ends the connection for the wrapped protocol.
+func (c *Conn) closed(reason error) {
 	c.state = stClosed
 	c.losing = true
 	c.hsTimer.Cancel()
@@ -245,6 +270,47 @@ func (c *Conn) ConnectionLost(reason error) {
 		reason = c.reason
 	}
 	c.proto.ConnectionLost(reason)
+}
+
+// waitLost (loop) enters stLostWait: the pipe ends with reason after what it
+// holds, and the handshake goroutine's report (handshakeDone) ends the
+// connection. If the loop stops first, its shutdown of the tracked lostWait
+// ends it with the loss.
+func (c *Conn) waitLost(reason error) {
+	c.state = stLostWait
+	c.losing = true
+	c.underLost = reason
+	c.pending = nil
+	c.lostWaitH = -1
+	if l, ok := c.reactor.(interface{ Loop() *reactor.Loop }); ok {
+		c.lostWaitH = l.Loop().Track(lostWait{c})
+	}
+}
+
+// lostWait is the reactor.Resource of a connection in stLostWait.
+type lostWait struct{ c *Conn }
+
+func (w lostWait) Shutdown(error) { w.c.endLostWait(nil) }
+
+// endLostWait (loop) ends stLostWait with the handshake's error (nil: only
+// the loss is known).
+func (c *Conn) endLostWait(hsErr error) {
+	if c.state != stLostWait {
+		return
+	}
+	if c.lostWaitH >= 0 {
+		if l, ok := c.reactor.(interface{ Loop() *reactor.Loop }); ok {
+			l.Loop().Untrack(c.lostWaitH)
+		}
+		c.lostWaitH = -1
+	}
+	reason := transports.Lost(&HandshakeError{Err: c.underLost})
+	if hsErr != nil && !errors.Is(hsErr, c.underLost) && !errors.Is(hsErr, net.ErrClosed) {
+		// What the peer said (an alert) or what this side rejected, before
+		// the connection was lost.
+		reason = transports.Lost(&HandshakeError{Err: hsErr, Lost: c.underLost})
+	}
+	c.closed(reason)
 }
 
 // ---- the handshake ----
@@ -273,6 +339,10 @@ func (c *Conn) startHandshake(cfg *ctls.Config, role Role) {
 }
 
 func (c *Conn) handshakeTimedOut() {
+	if c.state == stLostWait {
+		c.endLostWait(nil) // cannot happen (the pipe gives the goroutine its end); a guard
+		return
+	}
 	if c.state != stHandshaking {
 		return
 	}
@@ -281,6 +351,10 @@ func (c *Conn) handshakeTimedOut() {
 
 // handshakeDone runs on the loop after the handshake goroutine ended.
 func (c *Conn) handshakeDone(tc *ctls.Conn, p *pipe, err error) {
+	if c.tc == tc && c.state == stLostWait {
+		c.endLostWait(err)
+		return
+	}
 	if c.tc != tc || c.state != stHandshaking {
 		return // timed out, aborted or lost meanwhile
 	}
@@ -395,7 +469,7 @@ func (c *Conn) schedulePump() {
 // what is queued; otherwise the queue (with any alert crypto/tls wrote) is
 // flushed first, bounded by CloseTimeout.
 func (c *Conn) fail(reason error, abort bool) {
-	if c.state == stClosed || c.state == stClosing {
+	if c.state >= stClosing {
 		return
 	}
 	if c.reason == nil {
@@ -459,7 +533,7 @@ func (c *Conn) closeWrite() {
 // copied and held until it completes. Errors: transports.ErrClosed after
 // LoseConnection, Abort or CloseWrite, or once the connection is gone.
 func (c *Conn) Write(p []byte) error {
-	if c.losing || c.writeClosed || c.state == stClosed || c.state == stClosing {
+	if c.losing || c.writeClosed || c.state >= stClosing {
 		return transports.ErrClosed
 	}
 	switch c.state {
@@ -505,7 +579,7 @@ func (c *Conn) WriteBuffers(bufs [][]byte) error {
 // ErrCloseTimeout). ConnectionLost follows with the underlying transport's
 // reason (transports.ErrConnectionDone when all went well). Idempotent.
 func (c *Conn) LoseConnection() error {
-	if c.losing || c.state == stClosed {
+	if c.losing || c.state >= stLostWait {
 		return nil
 	}
 	c.losing = true
@@ -525,7 +599,7 @@ func (c *Conn) LoseConnection() error {
 // transport is aborted (queue dropped, RST); ConnectionLost follows on a
 // later turn with its reason (transports.ErrAborted). Idempotent.
 func (c *Conn) Abort() error {
-	if c.state == stClosed {
+	if c.state >= stLostWait {
 		return nil
 	}
 	c.losing = true
@@ -549,7 +623,7 @@ func (c *Conn) Abort() error {
 // the handshake completes. A HalfCloseableProtocol gets WriteConnectionLost
 // when the underlying FIN was sent.
 func (c *Conn) CloseWrite() error {
-	if c.state == stClosed || c.losing {
+	if c.state >= stLostWait || c.losing {
 		return transports.ErrClosed
 	}
 	if c.writeClosed || c.closeWriteQ {
@@ -607,7 +681,7 @@ func (c *Conn) ResumeReading() {
 // by the ciphertext queued there. Plaintext held during the handshake is not
 // counted.
 func (c *Conn) RegisterProducer(p transports.Producer, streaming bool) error {
-	if c.state == stClosed {
+	if c.state >= stLostWait {
 		p.StopProducing()
 		return transports.ErrClosed
 	}
@@ -644,18 +718,37 @@ func (c *Conn) Disconnecting() bool { return c.losing || c.state >= stClosing }
 // ITLSTransport.startTLS): bytes written before the call leave in the clear
 // first, bytes written after it are held until the handshake completes and
 // then encrypted. Bytes received after the call returns are TLS records;
-// bytes already handed to DataReceived were the protocol's (a protocol that
-// reads a "STARTTLS" command must not have read past it). A
+// bytes already handed to DataReceived were the protocol's: a protocol
+// that read a "STARTTLS" command from a chunk holding more (a peer that
+// sent its ClientHello without waiting for the answer) must pass the rest
+// with StartTLSWith, or the handshake misses its first bytes. A
 // HandshakeListener protocol is told when the handshake completes; a failure
 // ends the connection (see HandshakeError). Errors: ErrNoConfig,
 // ErrTLSStarted when TLS is already on, transports.ErrClosed after
 // LoseConnection/Abort/CloseWrite.
 func (c *Conn) StartTLS(cfg *ctls.Config, role Role) error {
+	return c.StartTLSWith(cfg, role, nil)
+}
+
+// StartTLSWith is StartTLS for bytes already received: received is what the
+// peer sent after the command that switches to TLS, typically the rest of
+// the chunk DataReceived is handling (or a framer's buffer:
+// basic.LineReceiver.ClearLineBuffer). They become the first bytes the
+// handshake reads, ahead of any received later; it is copied (the caller
+// keeps it), and may be empty. Only the protocol knows where its command
+// ends, hence the explicit argument (Twisted has no equivalent: its
+// protocols switch and keep the rest themselves).
+//
+// received is always read as TLS records, never as plaintext of the new TLS
+// session: bytes a peer pipelined after STARTTLS in the clear cannot pass as
+// protected (the command injection of CVE-2011-0411 came from buffering them
+// as commands across the switch). Errors: as StartTLS.
+func (c *Conn) StartTLSWith(cfg *ctls.Config, role Role, received []byte) error {
 	if cfg == nil {
 		return ErrNoConfig
 	}
 	if c.state != stPlain {
-		if c.state == stClosed || c.state == stClosing {
+		if c.state >= stClosing {
 			return transports.ErrClosed
 		}
 		return ErrTLSStarted
@@ -667,6 +760,9 @@ func (c *Conn) StartTLS(cfg *ctls.Config, role Role) error {
 		c.under.ResumeReading() // the handshake needs to read; re-paused when it completes
 	}
 	c.startHandshake(cfg, role)
+	if len(received) > 0 && c.pipe.push(received) {
+		c.under.PauseReading()
+	}
 	return nil
 }
 

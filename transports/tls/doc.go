@@ -1,11 +1,12 @@
-// Package tls layers TLS, with Go's crypto/tls and nothing else (no cgo, no
+// Package gyretls layers TLS, with Go's crypto/tls and nothing else (no cgo, no
 // fork, no hand-written cryptography), over any gyre stream transport — TCP
 // today, UNIX stream sockets unchanged — as Twisted's TLSMemoryBIOProtocol
-// layers OpenSSL over any transport. The package is named tls; import it as
+// layers OpenSSL over any transport. Its import path ends in tls, but the
+// package is named gyretls, so that it sits next to crypto/tls without an
+// alias and its types print as *gyretls.Conn, *gyretls.HandshakeError (%T,
+// logs), never to be mistaken for crypto/tls's *tls.Conn:
 //
-//	gyretls "github.com/gyre-io/gyre/transports/tls"
-//
-// next to crypto/tls.
+//	import "github.com/gyre-io/gyre/transports/tls" // package gyretls
 //
 // # API
 //
@@ -15,7 +16,9 @@
 //     listen or connect; with a nil config connections start in plaintext.
 //   - Wrap: the layer for one connection.
 //   - Transport (implemented by *Conn; what the protocol's ConnectionMade
-//     receives): StartTLS (Twisted's startTLS) and ConnectionState.
+//     receives): StartTLS (Twisted's startTLS), StartTLSWith (the same with
+//     bytes the peer sent after its STARTTLS command in the same chunk) and
+//     ConnectionState.
 //   - HandshakeListener: optional protocol interface, told when the
 //     handshake completed, with tls.ConnectionState (version, cipher suite,
 //     ALPN NegotiatedProtocol, SNI ServerName, peer certificates).
@@ -28,7 +31,9 @@
 // default), or a peer that leaves during it ends the connection with
 // transports.Lost(&HandshakeError{…}); errors.As reaches
 // *tls.CertificateVerificationError and tls.AlertError where that is what
-// happened. LoseConnection: flush, close_notify, FIN, close, without waiting
+// happened — also when the peer sent its alert and then reset the connection
+// (the alert is the reason, the reset HandshakeError.Lost). LoseConnection:
+// flush, close_notify, FIN, close, without waiting
 // for the peer's close_notify, bounded by Options.CloseTimeout (5 s). Abort
 // skips close_notify. The peer's close_notify — or its FIN at a record
 // boundary, which crypto/tls itself reports as io.EOF (readRecordOrCCS) —
@@ -97,4 +102,4 @@
 // Every method runs on the connection's loop, as for every transport; the
 // only other goroutine is the handshake's, which touches nothing but the
 // tls.Conn and the pipe.
-package tls
+package gyretls

@@ -1,4 +1,4 @@
-package tls
+package gyretls
 
 import (
 	ctls "crypto/tls"
@@ -27,6 +27,11 @@ var (
 // peer closed or reset the connection (Err is that), or it timed out (Err is
 // ErrHandshakeTimeout). The connection's reason is transports.Lost(&HandshakeError{…}).
 //
+// A peer that fails the handshake often sends its alert and resets the
+// connection at once (a Go client closing with records unread does). The
+// alert arrived first, so it is what Err holds, and Lost holds the
+// underlying transport's reason (errors.Is reaches both).
+//
 // errors.As reaches crypto/tls's own error types through it, e.g.
 // *tls.CertificateVerificationError when this side rejected the peer's
 // certificate, and tls.AlertError when a TLS alert was received from the
@@ -36,12 +41,27 @@ var (
 // tls.AlertError, as crypto/tls itself does for QUIC).
 type HandshakeError struct {
 	Err error
+	// Lost is the underlying transport's reason when the connection was lost
+	// right after the handshake failed with Err (nil otherwise).
+	Lost error
 }
 
-func (e *HandshakeError) Error() string { return "gyre/tls: handshake failed: " + e.Err.Error() }
+func (e *HandshakeError) Error() string {
+	if e.Lost != nil {
+		return "gyre/tls: handshake failed: " + e.Err.Error() + " (then " + e.Lost.Error() + ")"
+	}
+	return "gyre/tls: handshake failed: " + e.Err.Error()
+}
 
-// Unwrap returns Err and, when there is one, the TLS alert as tls.AlertError.
-func (e *HandshakeError) Unwrap() []error { return withAlert(e.Err) }
+// Unwrap returns Err, Lost when there is one, and, when there is one, the
+// TLS alert as tls.AlertError.
+func (e *HandshakeError) Unwrap() []error {
+	errs := withAlert(e.Err)
+	if e.Lost != nil {
+		errs = append(errs, e.Lost)
+	}
+	return errs
+}
 
 // RecordError is the cause of a connection that ended because crypto/tls
 // rejected what the peer sent after the handshake (a bad record, an alert

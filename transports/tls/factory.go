@@ -1,4 +1,4 @@
-package tls
+package gyretls
 
 import (
 	ctls "crypto/tls"

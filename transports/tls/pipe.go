@@ -1,4 +1,4 @@
-package tls
+package gyretls
 
 import (
 	"io"
@@ -88,6 +88,8 @@ type pipe struct {
 	in          []byte // buffered ciphertext; in[off:] unread
 	off         int
 	eof, closed bool
+	lost        error  // the connection was lost: Read gives what is buffered, then lost
+	waiting     bool   // the goroutine waits in Read for input
 	out         []byte // handshake output not yet posted to the loop
 	outPosted   bool
 	underPaused bool // the loop paused the underlying reading (backlog above pipeHigh)
@@ -190,6 +192,23 @@ func (p *pipe) setEOF() {
 	p.mu.Unlock()
 }
 
+// lose (loop, blocking mode): the underlying connection was lost with
+// reason. It reports whether the goroutine still has bytes to take or work to
+// finish (false: it waits in Read with nothing buffered, so the loss is all
+// it would learn, and the caller closes the pipe instead). When true, Read
+// gives what is buffered and then returns reason, and Writes fail.
+func (p *pipe) lose(reason error) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || (p.waiting && p.buffered() == 0) {
+		return false
+	}
+	p.lost = reason
+	p.rawMode() // a record cut by the loss reaches crypto/tls too
+	p.cond.Broadcast()
+	return true
+}
+
 // close (loop): the connection is over; a waiting goroutine wakes with
 // net.ErrClosed, and later Writes fail.
 func (p *pipe) close() {
@@ -221,13 +240,18 @@ func (p *pipe) Read(b []byte) (int, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.buffered() == 0 && !p.eof && !p.closed {
+	for p.buffered() == 0 && !p.eof && !p.closed && p.lost == nil {
+		p.waiting = true
 		p.cond.Wait()
+		p.waiting = false
 	}
 	if p.closed {
 		return 0, net.ErrClosed
 	}
 	if p.buffered() == 0 {
+		if p.lost != nil {
+			return 0, p.lost
+		}
 		return 0, io.EOF
 	}
 	n := p.give(b, p.buffered())
@@ -310,7 +334,7 @@ func (p *pipe) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	p.mu.Lock()
-	if p.closed {
+	if p.closed || p.lost != nil {
 		p.mu.Unlock()
 		return 0, net.ErrClosed
 	}
@@ -329,7 +353,7 @@ func (p *pipe) Write(b []byte) (int, error) {
 // flushOut (loop) hands the handshake output to the underlying transport.
 func (p *pipe) flushOut() {
 	p.mu.Lock()
-	out, closed := p.out, p.closed
+	out, closed := p.out, p.closed || p.lost != nil
 	p.out, p.outPosted = nil, false
 	p.mu.Unlock()
 	if len(out) > 0 && !closed {

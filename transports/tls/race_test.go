@@ -1,5 +1,5 @@
 //go:build race
 
-package tls_test
+package gyretls_test
 
 const raceEnabled = true
