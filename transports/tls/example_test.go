@@ -1,4 +1,4 @@
-package tls_test
+package gyretls_test
 
 import (
 	"context"
