@@ -404,7 +404,8 @@ func TestEchoListenDescriptions(t *testing.T) {
 
 var debugLine = regexp.MustCompile(`debug_addr=(\S+)`)
 
-// -debug-addr serves expvar's JSON at /debug/vars (cmdline, memstats).
+// -debug-addr serves expvar's JSON at /debug/vars (cmdline, memstats) and
+// gyre's loop counters under "gyre", keyed by the program's name.
 func TestExamplesDebugAddr(t *testing.T) {
 	for _, name := range examples {
 		t.Run(name, func(t *testing.T) {
@@ -421,6 +422,16 @@ func TestExamplesDebugAddr(t *testing.T) {
 			require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 			require.Contains(t, vars, "cmdline")
 			require.Contains(t, vars, "memstats")
+			require.Contains(t, vars, "gyre")
+			var runs map[string]struct {
+				Total reactor.Stats   `json:"total"`
+				Loops []reactor.Stats `json:"loops"`
+			}
+			require.NoError(t, json.Unmarshal(vars["gyre"], &runs))
+			require.Contains(t, runs, name)
+			require.Len(t, runs[name].Loops, 1)
+			require.Contains(t, []string{"uring", "epoll"}, runs[name].Total.Backend)
+			require.Positive(t, runs[name].Total.Turns)
 			s.stop(t, syscall.SIGTERM)
 		})
 	}

@@ -3,7 +3,9 @@ package react
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"expvar"
 	"flag"
 	"io"
 	"net"
@@ -218,5 +220,83 @@ func TestRunErrors(t *testing.T) {
 		})
 		require.NoError(t, err)
 		require.Equal(t, base, reactortest.FDCount(), "descriptors leaked")
+	})
+}
+
+// Run publishes its loops' counters under ExpvarName, one member per
+// running Run keyed by Name ("NAME#2" for a second one), and removes them
+// when it returns; the name is published once per process, so Runs in
+// sequence and at once never fail or panic.
+func TestRunPublishesExpvar(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		type srv struct {
+			addr   chan net.Addr
+			cancel context.CancelFunc
+			err    chan error
+		}
+		start := func() srv {
+			ctx, cancel := context.WithCancel(context.Background())
+			s := srv{addr: make(chan net.Addr, 1), cancel: cancel, err: make(chan error, 1)}
+			cfg := Config{Name: "xv", Backend: kind, Loops: 2, Expvar: true, Listening: func(a net.Addr, _ string) { s.addr <- a }}
+			go func() {
+				s.err <- Serve(ctx, cfg, "tcp:0:interface=127.0.0.1", func(*reactor.Loop) transports.Factory { return echo.Factory{} })
+			}()
+			return s
+		}
+		vars := func() map[string]struct {
+			Total reactor.Stats   `json:"total"`
+			Loops []reactor.Stats `json:"loops"`
+		} {
+			v := expvar.Get(ExpvarName)
+			require.NotNil(t, v)
+			var m map[string]struct {
+				Total reactor.Stats   `json:"total"`
+				Loops []reactor.Stats `json:"loops"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(v.String()), &m))
+			return m
+		}
+		for round := range 2 {
+			a, b := start(), start()
+			var addr net.Addr
+			for _, s := range []srv{a, b} {
+				select {
+				case ad := <-s.addr:
+					if addr == nil {
+						addr = ad
+					}
+				case err := <-s.err:
+					if kind == reactor.Uring && errors.Is(err, uring.ErrUnavailable) {
+						t.Skip(err)
+					}
+					t.Fatalf("serve: %v", err)
+				}
+			}
+			c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+			require.NoError(t, err)
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, err = c.Write([]byte("ping"))
+			require.NoError(t, err)
+			_, err = io.ReadFull(c, make([]byte, 4))
+			require.NoError(t, err)
+			require.NoError(t, c.Close())
+
+			m := vars()
+			require.Contains(t, m, "xv", "round %d", round)
+			require.Contains(t, m, "xv#2", "round %d", round)
+			var conns uint64
+			for _, k := range []string{"xv", "xv#2"} {
+				require.Len(t, m[k].Loops, 2)
+				require.Equal(t, kind.String(), m[k].Total.Backend)
+				require.Positive(t, m[k].Total.Turns)
+				conns += m[k].Total.ConnsTotal
+			}
+			require.Equal(t, uint64(1), conns, "the one connection, in one server's counters")
+			for _, s := range []srv{a, b} {
+				s.cancel()
+				require.NoError(t, <-s.err)
+			}
+			require.Empty(t, vars(), "members removed when Run returns")
+		}
 	})
 }
