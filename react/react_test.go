@@ -9,6 +9,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -90,8 +91,12 @@ func TestParseFlagsListen(t *testing.T) {
 		require.Error(t, err, args)
 		require.Contains(t, err.Error()+out.String(), want, args)
 	}
-	_, err = ParseFlags("x", "", []string{"-h"}, noenv, io.Discard)
+	var help bytes.Buffer
+	_, err = ParseFlags("x", "", []string{"-h"}, noenv, &help)
 	require.ErrorIs(t, err, flag.ErrHelp)
+	// -backend's default is said once, in its own words.
+	require.Contains(t, help.String(), "(default: $GYRE_BACKEND, else auto)\n")
+	require.NotContains(t, help.String(), `(default "auto")`)
 }
 
 func TestAddrDescription(t *testing.T) {
@@ -116,7 +121,28 @@ func TestMainExitCodes(t *testing.T) {
 	require.Contains(t, out.String(), "x: -listen: gyre/endpoint: bad endpoint description")
 	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-addr", "nohostport"}, noenv, &out))
 	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-backend", "nope"}, noenv, &out))
-	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", "/nonexistent", "-tls-key", "/nonexistent"}, noenv, &out))
+	out.Reset()
+	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-listen", ""}, noenv, &out))
+	require.Contains(t, out.String(), "x: -listen: gyre/endpoint: bad endpoint description")
+	require.NotContains(t, out.String(), "-addr")
+	// A file that cannot be read is a start-up failure (1), named by its
+	// flag or parameter, whichever way TLS was asked for.
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", "/nonexistent/c.pem", "-tls-key", "/nonexistent/k.pem"}, noenv, &out))
+	require.Contains(t, out.String(), "x: -tls-cert /nonexistent/c.pem: open /nonexistent/c.pem: no such file")
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "c.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("not PEM"), 0o600))
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", cert, "-tls-key", "/nonexistent/k.pem"}, noenv, &out))
+	require.Contains(t, out.String(), "x: -tls-key /nonexistent/k.pem: open")
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", cert, "-tls-key", cert}, noenv, &out))
+	require.Contains(t, out.String(), "x: -tls-cert "+cert+" / -tls-key "+cert+": tls:")
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-listen", "ssl:0:privateKey=/nonexistent/k.pem"}, noenv, &out))
+	require.Contains(t, out.String(), "x: -listen: gyre/endpoint: unusable file in description")
+	require.Contains(t, out.String(), "privateKey /nonexistent/k.pem: open")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
