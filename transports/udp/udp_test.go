@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,7 +192,10 @@ func TestLargest(t *testing.T) {
 		got, _ := readFrom(t, c, 65507)
 		require.Equal(t, big, got)
 		h.Do(func() {
-			require.ErrorIs(t, p.Write(make([]byte, 65508), p.LocalAddr()), transports.ErrMessageTooLong)
+			err := p.Write(make([]byte, 65508), p.LocalAddr())
+			require.ErrorIs(t, err, transports.ErrMessageTooLong)
+			require.ErrorIs(t, err, syscall.EMSGSIZE)
+			require.EqualError(t, err, "gyre/udp: datagram too long")
 		})
 		require.NoError(t, c.Close())
 		stop(t, h, p, r)
@@ -217,6 +221,14 @@ func TestConnectionRefusedKeepsWorking(t *testing.T) {
 			require.NoError(t, p.Write([]byte("anyone?"), netip.AddrPort{}))
 		})
 		require.True(t, h.Eventually(wait, func() bool { _, _, _, n, _ := r.snapshot(); return n >= 1 }))
+		h.Do(func() {
+			// The refusal is pending on the socket: the next send reports it.
+			err := p.Write([]byte("still?"), netip.AddrPort{})
+			if err != nil {
+				require.ErrorIs(t, err, transports.ErrConnectionRefused)
+				require.EqualError(t, err, "gyre/udp: connection refused")
+			}
+		})
 		peer, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(pa))
 		if err != nil {
 			t.Skipf("peer port %v taken meanwhile: %v", pa, err)
