@@ -175,6 +175,32 @@ func TestTruncatedReported(t *testing.T) {
 	})
 }
 
+// The documented receive room: 3968 bytes with the default loop; a loop
+// with 16 KiB buffers receives a 9000-byte datagram whole with the default
+// MaxPacketSize.
+func TestDefaultMaxPacketSize(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		require.Equal(t, 3968, udp.MaxPacketSize(h.Loop))
+		h.StopWait()
+		h = reactortest.Start(t, kind, reactor.Config{Sizes: backend.Config{BufferSize: 16384}})
+		require.Equal(t, 16256, udp.MaxPacketSize(h.Loop))
+		r := &rec{}
+		p := listen(t, h, "127.0.0.1:0", r, udp.ListenOptions{})
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.LocalAddr()))
+		require.NoError(t, err)
+		_, err = c.Write(make([]byte, 9000))
+		require.NoError(t, err)
+		require.True(t, h.Eventually(wait, func() bool { return r.count() == 1 }))
+		got, _, _, _, trunc := r.snapshot()
+		require.Zero(t, trunc)
+		require.Len(t, got[0].data, 9000)
+		require.NoError(t, c.Close())
+		stop(t, h, p, r)
+		h.StopWait()
+	})
+}
+
 // 65,507-byte datagrams (the UDP/IPv4 maximum) both ways.
 func TestLargest(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {

@@ -88,7 +88,10 @@ type FDReceiver interface {
 // value is a good default.
 type ListenOptions struct {
 	// MaxPacketSize is the largest datagram delivered whole; 0 is the
-	// multishot room of the loop's provided buffers (MaxPacketSize).
+	// multishot room of the loop's provided buffers (MaxPacketSize: 3968
+	// bytes with the default 4 KiB buffers, about 1 KiB less for an
+	// FDReceiver). Larger values receive one datagram at a time into a
+	// buffer of this size, as in udp (see udp.ListenOptions).
 	// Larger values (up to 65535) receive one datagram at a time into the
 	// port's own buffer. A larger datagram is reported truncated
 	// (transports.TruncatedReceiverOf), never delivered cut.
