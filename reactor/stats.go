@@ -40,14 +40,15 @@ type Stats struct {
 	// and due timers, then makes one call to the backend's Wait and
 	// dispatches what it returned. Turns counts those Wait calls, not
 	// kernel calls: one Wait makes zero, one or several kernel calls
-	// (Waits + Polls), so neither counter equals Turns. A Wait that finds
-	// completions already posted (io_uring's completion ring) may make
-	// none; one that must submit and then sleep, or that sleeps again when
-	// a batching window (backend.Config.BatchWait) or a spurious wake ends
-	// with nothing ready, makes two or more — an io_uring loop can count
-	// more Waits than Turns. A loop with work pending does not sleep:
-	// its turn is a Poll (epoll_wait with a zero timeout), so a busy epoll
-	// loop counts about Waits + Polls = Turns.
+	// (Waits + Polls), so neither counter tracks Turns. A Wait makes none
+	// when completions are already at hand — posted in io_uring's
+	// completion ring, or, on epoll, made synchronously (a send done at
+	// once) and returned without a look at readiness, which the next turn
+	// takes: a request/response epoll loop can count one Wait per two
+	// Turns. A Wait that must submit and then sleep, or sleeps again after
+	// a batching window (backend.Config.BatchWait) or a wake-up that
+	// brought nothing, makes two or more: an io_uring loop can count more
+	// Waits than Turns.
 	Turns uint64
 	// Waits, Polls, CQOverflow and CloseLeaks are the backend's counters
 	// (backend.Stats). Waits: kernel calls that could put the loop's thread
