@@ -168,7 +168,12 @@ func bind(desc string, args []string, kw map[string]string, names ...string) (pa
 			return p, badf(desc, "unknown parameter %s for %s (known: %s)", k, args[0], strings.Join(names, ", "))
 		}
 		if _, dup := p.vals[k]; dup {
-			return p, badf(desc, "parameter %s given both by position and by name", k)
+			i := 0
+			for names[i] != k {
+				i++
+			}
+			return p, badf(desc, "parameter %s given both by position (%q, positional argument %d of %s: %s) and by name (%s=%s); name the others too, or drop one",
+				k, pos[i], i+1, args[0], strings.Join(names[:len(pos)], ", "), k, v)
 		}
 		p.vals[k] = v
 	}

@@ -135,12 +135,13 @@ func TestParseServer(t *testing.T) {
 	require.Equal(t, SystemdSelector{Domain: "UNIX", Name: "web"}, s.Systemd)
 
 	bad := map[string]string{
-		"http:80":                            `unknown endpoint type "http"`,
-		"127.0.0.1:80":                       `unknown endpoint type "127.0.0.1"`,
-		"tcp":                                "tcp needs port",
-		"tcp:http":                           `port "http"`,
-		"tcp:70000":                          `port "70000"`,
-		"tcp:80:interface=1.2.3.4:port=81":   "port given both by position and by name",
+		"http:80":                          `unknown endpoint type "http"`,
+		"127.0.0.1:80":                     `unknown endpoint type "127.0.0.1"`,
+		"tcp":                              "tcp needs port",
+		"tcp:http":                         `port "http"`,
+		"tcp:70000":                        `port "70000"`,
+		"tcp:80:interface=1.2.3.4:port=81": `parameter port given both by position ("80", positional argument 1 of tcp: port) and by name (port=81)`,
+		"tcp:0:interface=127.0.0.1:backlog=1:extra": `parameter interface given both by position ("extra", positional argument 2 of tcp: port, interface) and by name (interface=127.0.0.1)`,
 		"tcp:80:bogus=1":                     "unknown parameter bogus",
 		"tcp:80:backlog=-1":                  `backlog "-1"`,
 		"tcp:80:reusePort=maybe":             `reusePort "maybe"`,
