@@ -404,7 +404,8 @@ func TestEchoListenDescriptions(t *testing.T) {
 
 var debugLine = regexp.MustCompile(`debug_addr=(\S+)`)
 
-// -debug-addr serves expvar's JSON at /debug/vars (cmdline, memstats).
+// -debug-addr serves expvar's JSON at /debug/vars (cmdline, memstats) and
+// gyre's loop counters under "gyre", keyed by the program's name.
 func TestExamplesDebugAddr(t *testing.T) {
 	for _, name := range examples {
 		t.Run(name, func(t *testing.T) {
@@ -412,15 +413,36 @@ func TestExamplesDebugAddr(t *testing.T) {
 			m := debugLine.FindStringSubmatch(s.stderr.String())
 			require.NotNil(t, m, "no debug line in:\n%s", s.stderr)
 			cl := &http.Client{Timeout: 10 * time.Second}
-			resp, err := cl.Get("http://" + m[1] + "/debug/vars")
-			require.NoError(t, err)
-			var vars map[string]json.RawMessage
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&vars))
-			require.NoError(t, resp.Body.Close())
-			cl.CloseIdleConnections()
-			require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+			defer cl.CloseIdleConnections()
+			type run struct {
+				Total reactor.Stats   `json:"total"`
+				Loops []reactor.Stats `json:"loops"`
+			}
+			get := func() (map[string]json.RawMessage, map[string]run) {
+				resp, err := cl.Get("http://" + m[1] + "/debug/vars")
+				require.NoError(t, err)
+				var vars map[string]json.RawMessage
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&vars))
+				require.NoError(t, resp.Body.Close())
+				require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+				require.Contains(t, vars, "gyre")
+				var runs map[string]run
+				require.NoError(t, json.Unmarshal(vars["gyre"], &runs))
+				require.Contains(t, runs, name)
+				return vars, runs
+			}
+			vars, runs := get()
 			require.Contains(t, vars, "cmdline")
 			require.Contains(t, vars, "memstats")
+			require.Len(t, runs[name].Loops, 1)
+			require.Contains(t, []string{"uring", "epoll"}, runs[name].Total.Backend)
+			// The counters are live: the loop's turns show up once it runs.
+			deadline := time.Now().Add(10 * time.Second)
+			for runs[name].Total.Turns == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				_, runs = get()
+			}
+			require.Positive(t, runs[name].Total.Turns)
 			s.stop(t, syscall.SIGTERM)
 		})
 	}

@@ -78,11 +78,9 @@ func ParseFlags(name, defaultListen string, args []string, getenv func(string) s
 	fs.SetOutput(out)
 	listen := fs.String("listen", defaultListen, "endpoint to listen on: tcp:PORT[:interface=HOST], tcp6:…, unix:PATH[:mode=660], ssl:PORT:privateKey=KEY:certKey=CERT, systemd:domain=INET:index=0")
 	addr := fs.String("addr", "", "short form of -listen: HOST:PORT, unix:PATH or unix:@NAME")
-	def, from := "auto", ""
-	if v := getenv(reactor.EnvBackend); v != "" {
-		def, from = v, " (default from "+reactor.EnvBackend+")"
-	}
-	be := fs.String("backend", def, "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
+	// No flag default: flag would print it after ours, and the real one
+	// depends on the environment. Unset means $GYRE_BACKEND, else auto.
+	be := fs.String("backend", "", "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
 	loops := fs.Int("loops", 1, "event loops (0: one per CPU; TCP listeners use SO_REUSEPORT)")
 	tlsCert := fs.String("tls-cert", "", "serve TLS with this PEM certificate chain (needs -tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-cert")
@@ -99,18 +97,23 @@ func ParseFlags(name, defaultListen string, args []string, getenv func(string) s
 	if set["listen"] && set["addr"] {
 		return Flags{}, errors.New("-listen and -addr are two forms of the same thing; give one")
 	}
+	if set["listen"] && *listen == "" {
+		_, err := endpoint.ParseServer("")
+		return Flags{}, fmt.Errorf("-listen: %w", err)
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return Flags{}, errors.New("-tls-cert and -tls-key go together")
 	}
 	if *loops < 0 {
 		return Flags{}, fmt.Errorf("-loops %d: want 0 (one per CPU) or more", *loops)
 	}
+	from := ""
+	if !set["backend"] {
+		*be, from = getenv(reactor.EnvBackend), " (default from "+reactor.EnvBackend+")"
+	}
 	kind, err := reactor.ParseBackend(*be)
 	if err != nil {
-		if !set["backend"] {
-			return Flags{}, fmt.Errorf("-backend%s: %w", from, err)
-		}
-		return Flags{}, fmt.Errorf("-backend: %w", err)
+		return Flags{}, fmt.Errorf("-backend%s: %w", from, err)
 	}
 	f := Flags{Backend: kind, Loops: *loops, TLSCert: *tlsCert, TLSKey: *tlsKey, DebugAddr: *debug}
 	if set["addr"] {
@@ -131,11 +134,28 @@ func (f Flags) Config(name string) Config {
 
 // WithTLS loads a PEM certificate chain and key and returns mk with every
 // connection of its factories served over TLS (gyretls.WrapFactory, server
-// role, default options). A file that cannot be read or parsed is an error.
+// role, default options). A file that cannot be read is an error naming it
+// ("certificate FILE: …", "key FILE: …") and wrapping the cause
+// (fs.ErrNotExist, fs.ErrPermission, …); files that do not hold a matching
+// PEM certificate and key are an error naming both.
 func WithTLS(mk func(loop *reactor.Loop) transports.Factory, certFile, keyFile string) (func(loop *reactor.Loop) transports.Factory, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	return withTLS(mk, certFile, keyFile, "certificate", "key")
+}
+
+// withTLS is WithTLS; certName and keyName name the files in errors (the
+// flags, for Main).
+func withTLS(mk func(loop *reactor.Loop) transports.Factory, certFile, keyFile, certName, keyName string) (func(loop *reactor.Loop) transports.Factory, error) {
+	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: %w", certName, certFile, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", keyName, keyFile, err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s / %s %s: %w", certName, certFile, keyName, keyFile, err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	return func(loop *reactor.Loop) transports.Factory {
@@ -148,8 +168,11 @@ func WithTLS(mk func(loop *reactor.Loop) transports.Factory, certFile, keyFile s
 // returns, over TLS when -tls-cert/-tls-key are given, until SIGINT or
 // SIGTERM, and exits: status 0 after a clean stop, 2 for a bad command line
 // (flags, an unknown backend, a description that does not parse, TLS given
-// twice), 1 when start-up fails (a port in use, no io_uring, unreadable
-// certificates…). Errors are printed to stderr as "NAME: error".
+// twice), 1 when start-up fails (a port in use, no io_uring, a certificate
+// or key file that cannot be read or parsed — from -tls-cert/-tls-key or an
+// ssl: description's privateKey/certKey/extraCertChain, which the message
+// names, as endpoint.ErrFile). Errors are printed to stderr as
+// "NAME: error".
 func Main(name, defaultListen string, mk func(loop *reactor.Loop) transports.Factory) {
 	os.Exit(runMain(name, defaultListen, mk, os.Args[1:], os.Getenv, os.Stderr))
 }
@@ -164,10 +187,13 @@ func runMain(name, defaultListen string, mk func(loop *reactor.Loop) transports.
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if errors.Is(err, endpoint.ErrFile) {
+			return 1 // the description is good, a file it names is not
+		}
 		return 2
 	}
 	if fl.TLSCert != "" {
-		if mk, err = WithTLS(mk, fl.TLSCert, fl.TLSKey); err != nil {
+		if mk, err = withTLS(mk, fl.TLSCert, fl.TLSKey, "-tls-cert", "-tls-key"); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return 1
 		}

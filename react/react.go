@@ -63,9 +63,14 @@ type Config struct {
 	Reactor reactor.Config
 	// DebugAddr, if set, is a HOST:PORT where an HTTP server (net/http, on
 	// its own goroutines) serves expvar's JSON at /debug/vars — whatever is
-	// published with package expvar, "cmdline" and "memstats" included. It
+	// published with package expvar, "cmdline" and "memstats" included, and
+	// the loops' counters (reactor.Stats) under ExpvarName ("gyre"). It
 	// starts before the loops and stops after them.
 	DebugAddr string
+	// Expvar publishes the loops' counters under ExpvarName even without
+	// DebugAddr (for a program serving expvar's handler itself); DebugAddr
+	// implies it.
+	Expvar bool
 	// Signals that stop the loops; nil: SIGINT and SIGTERM. A signal stops
 	// cleanly, and Run then returns nil.
 	Signals []os.Signal
@@ -144,6 +149,9 @@ func run(ctx context.Context, cfg Config, setup func(loop *reactor.Loop) error, 
 			return err
 		}
 		loops = append(loops, l)
+	}
+	if cfg.DebugAddr != "" || cfg.Expvar {
+		defer publishLoops(cfg.Name, loops, cfg.Logger)()
 	}
 	for i, l := range loops {
 		if err := setup(l); err != nil {

@@ -3,10 +3,13 @@ package react
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"expvar"
 	"flag"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -88,8 +91,12 @@ func TestParseFlagsListen(t *testing.T) {
 		require.Error(t, err, args)
 		require.Contains(t, err.Error()+out.String(), want, args)
 	}
-	_, err = ParseFlags("x", "", []string{"-h"}, noenv, io.Discard)
+	var help bytes.Buffer
+	_, err = ParseFlags("x", "", []string{"-h"}, noenv, &help)
 	require.ErrorIs(t, err, flag.ErrHelp)
+	// -backend's default is said once, in its own words.
+	require.Contains(t, help.String(), "(default: $GYRE_BACKEND, else auto)\n")
+	require.NotContains(t, help.String(), `(default "auto")`)
 }
 
 func TestAddrDescription(t *testing.T) {
@@ -114,7 +121,28 @@ func TestMainExitCodes(t *testing.T) {
 	require.Contains(t, out.String(), "x: -listen: gyre/endpoint: bad endpoint description")
 	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-addr", "nohostport"}, noenv, &out))
 	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-backend", "nope"}, noenv, &out))
-	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", "/nonexistent", "-tls-key", "/nonexistent"}, noenv, &out))
+	out.Reset()
+	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-listen", ""}, noenv, &out))
+	require.Contains(t, out.String(), "x: -listen: gyre/endpoint: bad endpoint description")
+	require.NotContains(t, out.String(), "-addr")
+	// A file that cannot be read is a start-up failure (1), named by its
+	// flag or parameter, whichever way TLS was asked for.
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", "/nonexistent/c.pem", "-tls-key", "/nonexistent/k.pem"}, noenv, &out))
+	require.Contains(t, out.String(), "x: -tls-cert /nonexistent/c.pem: open /nonexistent/c.pem: no such file")
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "c.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("not PEM"), 0o600))
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", cert, "-tls-key", "/nonexistent/k.pem"}, noenv, &out))
+	require.Contains(t, out.String(), "x: -tls-key /nonexistent/k.pem: open")
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-tls-cert", cert, "-tls-key", cert}, noenv, &out))
+	require.Contains(t, out.String(), "x: -tls-cert "+cert+" / -tls-key "+cert+": tls:")
+	out.Reset()
+	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-listen", "ssl:0:privateKey=/nonexistent/k.pem"}, noenv, &out))
+	require.Contains(t, out.String(), "x: -listen: gyre/endpoint: unusable file in description")
+	require.Contains(t, out.String(), "privateKey /nonexistent/k.pem: open")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -218,5 +246,83 @@ func TestRunErrors(t *testing.T) {
 		})
 		require.NoError(t, err)
 		require.Equal(t, base, reactortest.FDCount(), "descriptors leaked")
+	})
+}
+
+// Run publishes its loops' counters under ExpvarName, one member per
+// running Run keyed by Name ("NAME#2" for a second one), and removes them
+// when it returns; the name is published once per process, so Runs in
+// sequence and at once never fail or panic.
+func TestRunPublishesExpvar(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		type srv struct {
+			addr   chan net.Addr
+			cancel context.CancelFunc
+			err    chan error
+		}
+		start := func() srv {
+			ctx, cancel := context.WithCancel(context.Background())
+			s := srv{addr: make(chan net.Addr, 1), cancel: cancel, err: make(chan error, 1)}
+			cfg := Config{Name: "xv", Backend: kind, Loops: 2, Expvar: true, Listening: func(a net.Addr, _ string) { s.addr <- a }}
+			go func() {
+				s.err <- Serve(ctx, cfg, "tcp:0:interface=127.0.0.1", func(*reactor.Loop) transports.Factory { return echo.Factory{} })
+			}()
+			return s
+		}
+		vars := func() map[string]struct {
+			Total reactor.Stats   `json:"total"`
+			Loops []reactor.Stats `json:"loops"`
+		} {
+			v := expvar.Get(ExpvarName)
+			require.NotNil(t, v)
+			var m map[string]struct {
+				Total reactor.Stats   `json:"total"`
+				Loops []reactor.Stats `json:"loops"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(v.String()), &m))
+			return m
+		}
+		for round := range 2 {
+			a, b := start(), start()
+			var addr net.Addr
+			for _, s := range []srv{a, b} {
+				select {
+				case ad := <-s.addr:
+					if addr == nil {
+						addr = ad
+					}
+				case err := <-s.err:
+					if kind == reactor.Uring && errors.Is(err, uring.ErrUnavailable) {
+						t.Skip(err)
+					}
+					t.Fatalf("serve: %v", err)
+				}
+			}
+			c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+			require.NoError(t, err)
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, err = c.Write([]byte("ping"))
+			require.NoError(t, err)
+			_, err = io.ReadFull(c, make([]byte, 4))
+			require.NoError(t, err)
+			require.NoError(t, c.Close())
+
+			m := vars()
+			require.Contains(t, m, "xv", "round %d", round)
+			require.Contains(t, m, "xv#2", "round %d", round)
+			var conns uint64
+			for _, k := range []string{"xv", "xv#2"} {
+				require.Len(t, m[k].Loops, 2)
+				require.Equal(t, kind.String(), m[k].Total.Backend)
+				require.Positive(t, m[k].Total.Turns)
+				conns += m[k].Total.ConnsTotal
+			}
+			require.Equal(t, uint64(1), conns, "the one connection, in one server's counters")
+			for _, s := range []srv{a, b} {
+				s.cancel()
+				require.NoError(t, <-s.err)
+			}
+			require.Empty(t, vars(), "members removed when Run returns")
+		}
 	})
 }

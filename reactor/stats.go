@@ -36,12 +36,28 @@ type Stats struct {
 	// MaxBatch is the most completions one wait returned.
 	Completions uint64
 	MaxBatch    uint64
-	// Turns is the number of loop iterations (each one backend wait).
+	// Turns is the number of loop iterations: each runs the queued calls
+	// and due timers, then makes one call to the backend's Wait and
+	// dispatches what it returned. Turns counts those Wait calls, not
+	// kernel calls: one Wait makes zero, one or several kernel calls
+	// (Waits + Polls), so neither counter tracks Turns. A Wait makes none
+	// when completions are already at hand — posted in io_uring's
+	// completion ring, or, on epoll, made synchronously (a send done at
+	// once) and returned without a look at readiness, which the next turn
+	// takes: a request/response epoll loop can count one Wait per two
+	// Turns. A Wait that must submit and then sleep, or sleeps again after
+	// a batching window (backend.Config.BatchWait) or a wake-up that
+	// brought nothing, makes two or more: an io_uring loop can count more
+	// Waits than Turns.
 	Turns uint64
 	// Waits, Polls, CQOverflow and CloseLeaks are the backend's counters
-	// (backend.Stats): kernel calls that could sleep, kernel calls that
-	// could not, completions the kernel dropped (any non-zero value is a
-	// bug), and memory regions Close left mapped.
+	// (backend.Stats). Waits: kernel calls that could put the loop's thread
+	// to sleep (io_uring_enter waiting for a completion, epoll_wait with a
+	// non-zero timeout); an idle loop adds one per wake-up. Polls: kernel
+	// calls that could not (io_uring_enter that only submits or reaps,
+	// epoll_wait with a zero timeout). CQOverflow: completions the kernel
+	// dropped (any non-zero value is a bug). CloseLeaks: memory regions
+	// Close left mapped.
 	Waits      uint64
 	Polls      uint64
 	CQOverflow uint64

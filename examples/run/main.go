@@ -37,11 +37,9 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	def := "auto"
-	if v := os.Getenv(reactor.EnvBackend); v != "" {
-		def = v
-	}
-	be := fs.String("backend", def, "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
+	// No flag default (flag would print it after ours): "" means
+	// $GYRE_BACKEND, else auto.
+	be := fs.String("backend", "", "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: run [-backend auto|uring|epoll] -- CMD ARG...")
 		fs.PrintDefaults()
@@ -52,9 +50,13 @@ func run(args []string) int {
 		}
 		return 2
 	}
+	from := ""
+	if *be == "" {
+		*be, from = os.Getenv(reactor.EnvBackend), " (default from "+reactor.EnvBackend+")"
+	}
 	kind, err := reactor.ParseBackend(*be)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "run: -backend: %v\n", err)
+		fmt.Fprintf(os.Stderr, "run: -backend%s: %v\n", from, err)
 		return 2
 	}
 	if fs.NArg() == 0 {

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -145,10 +146,10 @@ func (c *Client) ssl(p params) error {
 		}
 		n, err := loadRoots(pool, path, dirOnly)
 		if err != nil {
-			return badf(c.Description, "%s: %v", what, err)
+			return fileErr(c.Description, what, err)
 		}
 		if n == 0 {
-			return badf(c.Description, "%s %s holds no PEM certificate", what, path)
+			return fileErr(c.Description, what+" "+path, errNoPEM)
 		}
 		return nil
 	}
@@ -164,11 +165,12 @@ func (c *Client) ssl(p params) error {
 	}
 	cfg.RootCAs = pool
 	certFile, hasCert := p.get("certificate")
+	certParam, keyParam := "certificate", "privateKey"
 	if v, ok := p.get("certKey"); ok {
 		if hasCert {
 			return badf(c.Description, "certificate and certKey name the same thing; give one")
 		}
-		certFile, hasCert = v, true
+		certFile, hasCert, certParam = v, true, "certKey"
 	}
 	keyFile, hasKey := p.get("privateKey")
 	if hasKey && !hasCert {
@@ -176,17 +178,20 @@ func (c *Client) ssl(p params) error {
 	}
 	if hasCert {
 		if !hasKey {
-			keyFile = certFile
+			keyFile, keyParam = certFile, certParam
 		}
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := loadKeyPair(c.Description, certParam, certFile, keyParam, keyFile)
 		if err != nil {
-			return badf(c.Description, "certificate %s / privateKey %s: %v", certFile, keyFile, err)
+			return err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	c.TLS = cfg
 	return nil
 }
+
+// errNoPEM: a trustRoots or caCertsDir file holds no PEM certificate.
+var errNoPEM = errors.New("holds no PEM certificate")
 
 // loadRoots adds the certificates of a PEM file, or of every *.pem file in
 // a directory, to pool and returns how many files added some.

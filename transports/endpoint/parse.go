@@ -1,8 +1,10 @@
 package endpoint
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -10,6 +12,47 @@ import (
 // parsed or names an unknown type, parameter or value; the message names
 // the bad part.
 var ErrBadDescription = errors.New("gyre/endpoint: bad endpoint description")
+
+// ErrFile is returned (wrapped) when a file a well-formed description names
+// — a TLS certificate, key, chain or CA file (privateKey, certKey,
+// certificate, extraCertChain, trustRoots, caCertsDir) — cannot be read or
+// does not hold what it should. The message quotes the description and
+// names the parameter and the file; the cause is wrapped too (errors.Is
+// matches fs.ErrNotExist, fs.ErrPermission, …). It does not match
+// ErrBadDescription: the description is right, the file system is not (a
+// program reports it as a start-up failure, not a usage error).
+var ErrFile = errors.New("gyre/endpoint: unusable file in description")
+
+// fileErr is an error matching ErrFile and cause that quotes desc and names
+// the parameter(s) and file(s) in what.
+func fileErr(desc, what string, cause error) error {
+	return fmt.Errorf("%w %q: %s: %w", ErrFile, desc, what, cause)
+}
+
+// loadKeyPair loads a PEM certificate chain and its key, naming the
+// parameters (certParam, keyParam: the same name when one parameter gave
+// both files) in errors.
+func loadKeyPair(desc, certParam, certFile, keyParam, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fileErr(desc, certParam+" "+certFile, err)
+	}
+	keyPEM := certPEM
+	if keyFile != certFile {
+		if keyPEM, err = os.ReadFile(keyFile); err != nil {
+			return tls.Certificate{}, fileErr(desc, keyParam+" "+keyFile, err)
+		}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		what := certParam + " " + certFile + " / " + keyParam + " " + keyFile
+		if certParam == keyParam {
+			what = keyParam + " " + keyFile
+		}
+		return tls.Certificate{}, fileErr(desc, what, err)
+	}
+	return cert, nil
+}
 
 // badf is an error matching ErrBadDescription that quotes desc and says
 // what is wrong with it.
@@ -125,7 +168,12 @@ func bind(desc string, args []string, kw map[string]string, names ...string) (pa
 			return p, badf(desc, "unknown parameter %s for %s (known: %s)", k, args[0], strings.Join(names, ", "))
 		}
 		if _, dup := p.vals[k]; dup {
-			return p, badf(desc, "parameter %s given both by position and by name", k)
+			i := 0
+			for names[i] != k {
+				i++
+			}
+			return p, badf(desc, "parameter %s given both by position (%q, positional argument %d of %s: %s) and by name (%s=%s); name the others too, or drop one",
+				k, pos[i], i+1, args[0], strings.Join(names[:len(pos)], ", "), k, v)
 		}
 		p.vals[k] = v
 	}

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,34 +135,74 @@ func TestParseServer(t *testing.T) {
 	require.Equal(t, SystemdSelector{Domain: "UNIX", Name: "web"}, s.Systemd)
 
 	bad := map[string]string{
-		"http:80":                               `unknown endpoint type "http"`,
-		"127.0.0.1:80":                          `unknown endpoint type "127.0.0.1"`,
-		"tcp":                                   "tcp needs port",
-		"tcp:http":                              `port "http"`,
-		"tcp:70000":                             `port "70000"`,
-		"tcp:80:interface=1.2.3.4:port=81":      "port given both by position and by name",
-		"tcp:80:bogus=1":                        "unknown parameter bogus",
-		"tcp:80:backlog=-1":                     `backlog "-1"`,
-		"tcp:80:reusePort=maybe":                `reusePort "maybe"`,
-		"tcp:1:2:3:4:5":                         `"5" is extra`,
-		"tcp6:80:interface=127.0.0.1":           `tcp6 interface "127.0.0.1"`,
-		"unix:":                                 "unix needs address",
-		"unix:/x:mode=rw":                       `mode "rw"`,
-		"unix:/x:mode=1777":                     `mode "1777"`,
-		"unix:/x:lockfile=1":                    "unknown parameter lockfile",
-		"ssl:443":                               "ssl needs privateKey",
-		"ssl:443:privateKey=/nonexistent/k.pem": "/nonexistent/k.pem",
-		"ssl:443:sslmethod=TLSv1_2_METHOD":      "unknown parameter sslmethod",
-		"systemd:index=0":                       "systemd needs domain",
-		"systemd:domain=INET":                   "exactly one of index and name",
-		"systemd:domain=INET:index=0:name=a":    "exactly one of index and name",
-		"systemd:domain=IPX:index=0":            `domain "IPX"`,
-		"systemd:domain=INET:index=-1":          `index "-1"`,
+		"http:80":                          `unknown endpoint type "http"`,
+		"127.0.0.1:80":                     `unknown endpoint type "127.0.0.1"`,
+		"tcp":                              "tcp needs port",
+		"tcp:http":                         `port "http"`,
+		"tcp:70000":                        `port "70000"`,
+		"tcp:80:interface=1.2.3.4:port=81": `parameter port given both by position ("80", positional argument 1 of tcp: port) and by name (port=81)`,
+		"tcp:0:interface=127.0.0.1:backlog=1:extra": `parameter interface given both by position ("extra", positional argument 2 of tcp: port, interface) and by name (interface=127.0.0.1)`,
+		"tcp:80:bogus=1":                     "unknown parameter bogus",
+		"tcp:80:backlog=-1":                  `backlog "-1"`,
+		"tcp:80:reusePort=maybe":             `reusePort "maybe"`,
+		"tcp:1:2:3:4:5":                      `"5" is extra`,
+		"tcp6:80:interface=127.0.0.1":        `tcp6 interface "127.0.0.1"`,
+		"unix:":                              "unix needs address",
+		"unix:/x:mode=rw":                    `mode "rw"`,
+		"unix:/x:mode=1777":                  `mode "1777"`,
+		"unix:/x:lockfile=1":                 "unknown parameter lockfile",
+		"ssl:443":                            "ssl needs privateKey",
+		"ssl:443:sslmethod=TLSv1_2_METHOD":   "unknown parameter sslmethod",
+		"systemd:index=0":                    "systemd needs domain",
+		"systemd:domain=INET":                "exactly one of index and name",
+		"systemd:domain=INET:index=0:name=a": "exactly one of index and name",
+		"systemd:domain=IPX:index=0":         `domain "IPX"`,
+		"systemd:domain=INET:index=-1":       `index "-1"`,
 	}
 	for in, want := range bad {
 		_, err := ParseServer(in)
 		require.ErrorIs(t, err, ErrBadDescription, in)
 		require.ErrorContains(t, err, want, in)
+	}
+}
+
+// A file a well-formed description names that cannot be read or parsed is
+// ErrFile (not ErrBadDescription), naming the parameter and wrapping the
+// cause.
+func TestParseFileErrors(t *testing.T) {
+	pki, err := tlstest.New(t.TempDir(), "localhost")
+	require.NoError(t, err)
+	empty := t.TempDir()
+	garbage := filepath.Join(empty, "garbage.pem")
+	require.NoError(t, os.WriteFile(garbage, []byte("not PEM"), 0o600))
+	cases := []struct {
+		desc   string
+		client bool
+		want   string
+		cause  error
+	}{
+		{"ssl:443:privateKey=/nonexistent/k.pem", false, "privateKey /nonexistent/k.pem: open /nonexistent/k.pem", fs.ErrNotExist},
+		{"ssl:443:privateKey=" + Quote(pki.KeyFile) + ":certKey=/nonexistent/c.pem", false, "certKey /nonexistent/c.pem: open", fs.ErrNotExist},
+		{"ssl:443:privateKey=/nonexistent/k.pem:certKey=" + Quote(pki.CertFile), false, "privateKey /nonexistent/k.pem: open", fs.ErrNotExist},
+		{"ssl:443:privateKey=" + Quote(garbage), false, "privateKey " + garbage + ": tls:", nil},
+		{"ssl:443:privateKey=" + Quote(pki.KeyFile) + ":certKey=" + Quote(pki.CertFile) + ":extraCertChain=/nonexistent/x", false, "extraCertChain: open /nonexistent/x", fs.ErrNotExist},
+		{"tls:h:443:trustRoots=/nonexistent", true, "trustRoots: stat /nonexistent", fs.ErrNotExist},
+		{"tls:h:443:caCertsDir=" + Quote(empty), true, "holds no PEM certificate", nil},
+		{"tls:h:443:caCertsDir=" + Quote(pki.CAFile), true, "is not a directory", nil},
+		{"tls:h:443:certificate=/nonexistent/c.pem", true, "certificate /nonexistent/c.pem: open", fs.ErrNotExist},
+	}
+	for _, c := range cases {
+		if c.client {
+			_, err = ParseClient(c.desc)
+		} else {
+			_, err = ParseServer(c.desc)
+		}
+		require.ErrorIs(t, err, ErrFile, c.desc)
+		require.NotErrorIs(t, err, ErrBadDescription, c.desc)
+		require.ErrorContains(t, err, c.want, c.desc)
+		if c.cause != nil {
+			require.ErrorIs(t, err, c.cause, c.desc)
+		}
 	}
 }
 
@@ -203,22 +244,18 @@ func TestParseClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, c.TLS.RootCAs, "system roots")
 
-	empty := t.TempDir()
 	bad := map[string]string{
-		"tcp:example.com":                           "tcp needs port",
-		"tcp:port=80":                               "tcp needs host",
-		"tcp:h:0":                                   `port "0"`,
-		"tcp:h:80:timeout=soon":                     `timeout "soon"`,
-		"tcp:h:80:timeout=0":                        `timeout "0"`,
-		"tcp:h:80:bindAddress=localhost":            `bindAddress "localhost"`,
-		"tcp:h:80:checkPID=1":                       "unknown parameter checkPID",
-		"unix:timeout=1":                            "unix needs path",
-		"tls:h:443:trustRoots=/nonexistent":         "trustRoots",
-		"tls:h:443:caCertsDir=" + Quote(empty):      "holds no PEM certificate",
-		"tls:h:443:caCertsDir=" + Quote(pki.CAFile): "is not a directory",
-		"tls:h:443:privateKey=k.pem":                "privateKey without certificate",
-		"tls:h:443:certificate=a:certKey=b":         "give one",
-		"udp:h:53":                                  `unknown endpoint type "udp"`,
+		"tcp:example.com":                   "tcp needs port",
+		"tcp:port=80":                       "tcp needs host",
+		"tcp:h:0":                           `port "0"`,
+		"tcp:h:80:timeout=soon":             `timeout "soon"`,
+		"tcp:h:80:timeout=0":                `timeout "0"`,
+		"tcp:h:80:bindAddress=localhost":    `bindAddress "localhost"`,
+		"tcp:h:80:checkPID=1":               "unknown parameter checkPID",
+		"unix:timeout=1":                    "unix needs path",
+		"tls:h:443:privateKey=k.pem":        "privateKey without certificate",
+		"tls:h:443:certificate=a:certKey=b": "give one",
+		"udp:h:53":                          `unknown endpoint type "udp"`,
 	}
 	for in, want := range bad {
 		_, err := ParseClient(in)

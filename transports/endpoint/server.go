@@ -159,18 +159,18 @@ func (s *Server) ssl(p params) error {
 	if err != nil {
 		return err
 	}
-	certFile := keyFile
+	certFile, certParam := keyFile, "privateKey"
 	if v, ok := p.get("certKey"); ok && v != "" {
-		certFile = v
+		certFile, certParam = v, "certKey"
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := loadKeyPair(s.Description, certParam, certFile, "privateKey", keyFile)
 	if err != nil {
-		return badf(s.Description, "certKey %s / privateKey %s: %v", certFile, keyFile, err)
+		return err
 	}
 	if chain, ok := p.get("extraCertChain"); ok && chain != "" {
 		ders, err := pemCerts(chain)
 		if err != nil {
-			return badf(s.Description, "extraCertChain: %v", err)
+			return fileErr(s.Description, "extraCertChain", err)
 		}
 		cert.Certificate = append(cert.Certificate, ders...)
 	}

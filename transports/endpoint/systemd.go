@@ -129,17 +129,17 @@ func listenSystemd(loop *reactor.Loop, sel SystemdSelector, f transports.Factory
 	if err != nil {
 		return nil, fmt.Errorf("%w: descriptor %d: %w", ErrNoSystemdSocket, fd, os.NewSyscallError("getsockname", err))
 	}
-	fam := -1
+	fam, is := -1, "of another address family"
 	switch sa.(type) {
 	case *unix.SockaddrInet4:
-		fam = unix.AF_INET
+		fam, is = unix.AF_INET, "INET"
 	case *unix.SockaddrInet6:
-		fam = unix.AF_INET6
+		fam, is = unix.AF_INET6, "INET6"
 	case *unix.SockaddrUnix:
-		fam = unix.AF_UNIX
+		fam, is = unix.AF_UNIX, "UNIX"
 	}
 	if fam != domainFamily[sel.Domain] {
-		return nil, fmt.Errorf("%w: descriptor %d is not of domain %s (%T)", ErrNoSystemdSocket, fd, sel.Domain, sa)
+		return nil, fmt.Errorf("%w: descriptor %d is not of domain %s: it is %s", ErrNoSystemdSocket, fd, sel.Domain, is)
 	}
 	return stream.AdoptStreamPort(loop, fd, f)
 }

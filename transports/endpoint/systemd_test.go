@@ -151,7 +151,7 @@ func TestSystemdActivation(t *testing.T) {
 	// Wrong domain, index out of range, LISTEN_PID of another process:
 	// ErrNoSystemdSocket, exit 1.
 	for _, c := range []struct{ desc, want string }{
-		{"systemd:domain=INET6:index=0", "not of domain INET6"},
+		{"systemd:domain=INET6:index=0", "descriptor 3 is not of domain INET6: it is INET"},
 		{"systemd:domain=INET:index=2", "index 2, but 2 descriptors"},
 		{"systemd:domain=INET:name=nope", `no descriptor named "nope"`},
 	} {

@@ -85,7 +85,7 @@ func (cfg Config) Listen(loop *reactor.Loop, network, address string) (net.Liste
 		err = net.UnknownNetworkError(network)
 	}
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+		return nil, opError("listen", network, address, err)
 	}
 	return l, nil
 }

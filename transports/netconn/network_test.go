@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	sysunix "golang.org/x/sys/unix"
+
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports/netconn"
@@ -112,5 +114,86 @@ func TestListenerCloseDropsPending(t *testing.T) {
 				t.Fatalf("peer of a pending conn read %d, %v", n, err)
 			}
 		}
+	})
+}
+
+// TestErrorShapes: failed dials and listens read as the standard library's
+// ("dial tcp 127.0.0.1:P: connect: connection refused", no repeated
+// prefix), name the address even for a context's end, and still match the
+// errno, the context error and *net.OpError.
+func TestErrorShapes(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		ctx := context.Background()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		_, refused := net.Dial("tcp", addr)
+
+		check := func(err error, want string, is error) {
+			t.Helper()
+			var oe *net.OpError
+			if !errors.As(err, &oe) || err.Error() != want || !errors.Is(err, is) {
+				t.Fatalf("got %v (%T), want %q matching %v", err, err, want, is)
+			}
+		}
+		_, err = netconn.Dial(ctx, h.Loop, "tcp", addr)
+		check(err, refused.Error(), syscall.ECONNREFUSED)
+		_, err = netconn.Dial(ctx, h.Loop, "tcp4", addr)
+		check(err, "dial tcp4 "+addr+": connect: connection refused", syscall.ECONNREFUSED)
+		_, err = netconn.Dial(ctx, h.Loop, "unix", "/nonexistent/gyre.sock")
+		check(err, "dial unix /nonexistent/gyre.sock: connect: no such file or directory", syscall.ENOENT)
+
+		ln, err := netconn.Listen(h.Loop, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, err = netconn.Listen(h.Loop, "tcp", l.Addr().String())
+		_, inUse := net.Listen("tcp", l.Addr().String())
+		check(err, inUse.Error(), syscall.EADDRINUSE)
+
+		past, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+		defer cancel()
+		_, err = netconn.Dial(past, h.Loop, "tcp", addr)
+		check(err, "dial tcp "+addr+": context deadline exceeded", context.DeadlineExceeded)
+		_, err = netconn.Dial(past, h.Loop, "tcp4", addr)
+		check(err, "dial tcp4 "+addr+": context deadline exceeded", context.DeadlineExceeded)
+
+		// A deadline passing while the connect is in flight: a listener
+		// whose accept queue (backlog 0: one connection) is full drops SYNs.
+		fd, err := sysunix.Socket(sysunix.AF_INET, sysunix.SOCK_STREAM|sysunix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sysunix.Close(fd)
+		if err := sysunix.Bind(fd, &sysunix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sysunix.Listen(fd, 0); err != nil {
+			t.Fatal(err)
+		}
+		sa, err := sysunix.Getsockname(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := net.JoinHostPort("127.0.0.1", itoa(sa.(*sysunix.SockaddrInet4).Port))
+		filler, err := net.DialTimeout("tcp", full, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer filler.Close()
+		short, cancel2 := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel2()
+		_, err = netconn.Dial(short, h.Loop, "tcp", full)
+		check(err, "dial tcp "+full+": context deadline exceeded", context.DeadlineExceeded)
 	})
 }

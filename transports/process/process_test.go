@@ -239,17 +239,35 @@ func TestStdinNeverRead(t *testing.T) {
 // TestStdinHangupWithoutWrite: a child that exits without reading its
 // stdin, while nothing is queued for it, still ends the stdin pipe (the
 // write end reports POLLERR once the read end closes), so ProcessEnded
-// comes without the parent ever writing.
+// comes without the parent ever writing; nothing was lost, so every pipe
+// ends cleanly (ErrConnectionDone, not EPIPE) — for a child that exits by
+// itself ("true") and for one killed by a signal alike.
 func TestStdinHangupWithoutWrite(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		h := reactortest.Start(t, kind)
-		r := &rec{}
-		spawn(t, h, r, helper(t, "exit", "0"))
-		require.True(t, h.Eventually(wait, func() bool { return r.ended }))
-		h.Do(func() {
-			checkOrder(t, r, 0, 1, 2)
-			require.ErrorIs(t, r.lost[0], syscall.EPIPE)
-		})
+		for _, c := range []struct {
+			name string
+			cfg  process.Config
+			kill bool
+		}{
+			{"true", process.Config{Path: "true"}, false},
+			{"exit 0", helper(t, "exit", "0"), false},
+			{"killed", helper(t, "sleep"), true},
+		} {
+			r := &rec{}
+			p := spawn(t, h, r, c.cfg)
+			if c.kill {
+				h.Do(func() { require.NoError(t, p.Kill()) })
+			}
+			require.True(t, h.Eventually(wait, func() bool { return r.ended }), c.name)
+			h.Do(func() {
+				checkOrder(t, r, 0, 1, 2)
+				for fd, reason := range r.lost {
+					require.ErrorIs(t, reason, transports.ErrConnectionDone, "%s: pipe %d", c.name, fd)
+					require.NotErrorIs(t, reason, transports.ErrConnectionLost, "%s: pipe %d", c.name, fd)
+				}
+			})
+		}
 	})
 }
 

@@ -91,7 +91,9 @@ type ConnConfig struct {
 	// WatchHangup, with ReadNone, keeps a poll for POLLERR on the descriptor
 	// in flight while reading would be on, so the connection learns that
 	// the other end went away without writing (the write end of a pipe
-	// whose reader closed reports POLLERR): it is then lost with EPIPE.
+	// whose reader closed reports POLLERR): it then ends cleanly
+	// (ErrConnectionDone) if nothing is queued, else it is lost with EPIPE
+	// (ErrConnectionLost).
 	// Only for descriptors that can be polled (pipes, sockets; not regular
 	// files).
 	WatchHangup bool

@@ -15,12 +15,18 @@ import (
 // write end of a pipe reports POLLERR once its read end is closed (Linux
 // pipe_poll), so a Conn writing a child's stdin learns that the child
 // closed it — or exited — even while it has nothing to write (Twisted's
-// ProcessWriter, which reads its write pipe for the same reason).
+// ProcessWriter, which reads its write pipe for the same reason). With
+// nothing queued that is a clean end (ErrConnectionDone: the reader stopped
+// and nothing was lost); with bytes queued it is EPIPE (ErrConnectionLost).
 var hangupOp = backend.Op{Kind: backend.KindPoll, Events: unix.POLLERR}
 
 // hangupDone handles the completion of the hangup watch.
 func (c *Conn) hangupDone(comp *backend.Completion) {
 	switch {
+	case comp.Res > 0 && c.q.Buffered() == 0:
+		// The reader is gone and nothing was accepted for it: nothing is
+		// lost, a clean end.
+		c.teardown(transports.ErrConnectionDone, false)
 	case comp.Res > 0:
 		// The reader is gone: what is queued can never be delivered, as a
 		// write would find out with EPIPE.

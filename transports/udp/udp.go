@@ -14,6 +14,19 @@
 // cut, and a pool that runs dry (ENOBUFS) only re-arms the receive: the
 // datagrams stay queued in the socket.
 //
+// The default room is 3968 bytes with the loop's default 4 KiB provided
+// buffers (4096 less a 16-byte receive header and 112 bytes for the
+// sender's address) — less than Twisted's maxPacketSize default of 8192,
+// and a 9000-byte (jumbo frame) or 65,507-byte datagram is then only
+// counted as truncated. To receive larger datagrams whole, either raise
+// the loop's buffers (reactor.Config.Sizes.BufferSize: 16384 gives a room
+// of 16,256 bytes, still multishot and allocation-free, but the whole
+// pool, which the loop's stream reads share, grows with it), or set
+// MaxPacketSize (65507 for any UDP/IPv4 datagram): one receive op per
+// datagram into one buffer the port allocates at Listen, also
+// allocation-free per datagram, but one completion and re-arm per
+// datagram instead of one armed op for all.
+//
 // Sending: Write calls sendmsg(2) at once (MSG_DONTWAIT). When the socket
 // buffer is full (EAGAIN) the datagram is copied into a bounded queue, sent
 // as soon as the socket is writable (a poll op), and once the queue is full
@@ -49,10 +62,16 @@ import (
 
 // ListenOptions configure Listen. The zero value is the default.
 type ListenOptions struct {
-	// MaxPacketSize is the largest datagram delivered whole (Twisted's
-	// maxPacketSize). 0: the loop's provided-buffer room, MaxPacketSize(loop)
-	// (multishot fast path). Larger values receive one datagram at a time
-	// into a buffer of this size; 65507 receives any UDP/IPv4 datagram.
+	// MaxPacketSize is the largest datagram delivered whole, in bytes
+	// (Twisted's maxPacketSize, whose default is 8192); a longer one is
+	// counted and reported truncated, never delivered cut. 0 (the default)
+	// is the loop's provided-buffer room, MaxPacketSize(loop): 3968 bytes
+	// with the default 4 KiB buffers, received on the multishot fast path.
+	// A value up to that room keeps the fast path; a larger one receives
+	// one datagram at a time into a buffer of this size allocated at
+	// Listen (65507 receives any UDP/IPv4 datagram). To keep the fast path
+	// for larger datagrams, raise the loop's reactor.Config.Sizes.BufferSize
+	// instead (see the package doc). Range 0..65535.
 	MaxPacketSize int
 	// ReuseAddr and ReusePort set SO_REUSEADDR and SO_REUSEPORT before bind
 	// (several sockets on one address: Twisted's listenMultiple).
@@ -65,7 +84,8 @@ type ListenOptions struct {
 
 // MaxPacketSize is the largest datagram a port on loop receives whole with
 // the multishot fast path: the loop's provided-buffer size minus the
-// receive header and the room for the sender's address.
+// receive header (16 bytes) and the room for the sender's address (112):
+// 3968 bytes with the default 4096-byte buffers.
 func MaxPacketSize(loop *reactor.Loop) int { return dgram.MaxPacketSize(loop, 0) }
 
 // codec is the UDP dgram.Codec: netip.AddrPort, v4-mapped on an IPv6

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,6 +175,32 @@ func TestTruncatedReported(t *testing.T) {
 	})
 }
 
+// The documented receive room: 3968 bytes with the default loop; a loop
+// with 16 KiB buffers receives a 9000-byte datagram whole with the default
+// MaxPacketSize.
+func TestDefaultMaxPacketSize(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		require.Equal(t, 3968, udp.MaxPacketSize(h.Loop))
+		h.StopWait()
+		h = reactortest.Start(t, kind, reactor.Config{Sizes: backend.Config{BufferSize: 16384}})
+		require.Equal(t, 16256, udp.MaxPacketSize(h.Loop))
+		r := &rec{}
+		p := listen(t, h, "127.0.0.1:0", r, udp.ListenOptions{})
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.LocalAddr()))
+		require.NoError(t, err)
+		_, err = c.Write(make([]byte, 9000))
+		require.NoError(t, err)
+		require.True(t, h.Eventually(wait, func() bool { return r.count() == 1 }))
+		got, _, _, _, trunc := r.snapshot()
+		require.Zero(t, trunc)
+		require.Len(t, got[0].data, 9000)
+		require.NoError(t, c.Close())
+		stop(t, h, p, r)
+		h.StopWait()
+	})
+}
+
 // 65,507-byte datagrams (the UDP/IPv4 maximum) both ways.
 func TestLargest(t *testing.T) {
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
@@ -191,7 +218,10 @@ func TestLargest(t *testing.T) {
 		got, _ := readFrom(t, c, 65507)
 		require.Equal(t, big, got)
 		h.Do(func() {
-			require.ErrorIs(t, p.Write(make([]byte, 65508), p.LocalAddr()), transports.ErrMessageTooLong)
+			err := p.Write(make([]byte, 65508), p.LocalAddr())
+			require.ErrorIs(t, err, transports.ErrMessageTooLong)
+			require.ErrorIs(t, err, syscall.EMSGSIZE)
+			require.EqualError(t, err, "gyre/udp: datagram too long")
 		})
 		require.NoError(t, c.Close())
 		stop(t, h, p, r)
@@ -217,6 +247,14 @@ func TestConnectionRefusedKeepsWorking(t *testing.T) {
 			require.NoError(t, p.Write([]byte("anyone?"), netip.AddrPort{}))
 		})
 		require.True(t, h.Eventually(wait, func() bool { _, _, _, n, _ := r.snapshot(); return n >= 1 }))
+		h.Do(func() {
+			// The refusal is pending on the socket: the next send reports it.
+			err := p.Write([]byte("still?"), netip.AddrPort{})
+			if err != nil {
+				require.ErrorIs(t, err, transports.ErrConnectionRefused)
+				require.EqualError(t, err, "gyre/udp: connection refused")
+			}
+		})
 		peer, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(pa))
 		if err != nil {
 			t.Skipf("peer port %v taken meanwhile: %v", pa, err)

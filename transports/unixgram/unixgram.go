@@ -8,7 +8,8 @@
 //
 // Addresses are filesystem paths or Linux abstract names written "@name"
 // (as in Go's net and transports/unix); an unnamed sender is "" and cannot
-// be answered — a client that wants replies binds its own address
+// be answered (Write to "" on a port that is not connected returns
+// ErrNoAddress) — a client that wants replies binds its own address
 // (ConnectOptions.Bind, or Listen and Write to the server). The socket
 // file is handled as for UNIX streams (the shared code is
 // transports/internal/unixpath): an exact Mode, a stale file told from a
@@ -57,6 +58,11 @@ var (
 	ErrNotSocket = unixpath.ErrNotSocket
 	// ErrTooManyFDs: WriteFDs with more than MaxFDs descriptors.
 	ErrTooManyFDs = fmt.Errorf("gyre/unixgram: more than %d descriptors in one datagram", MaxFDs)
+	// ErrNoAddress: Write or WriteFDs with the empty address on a port that
+	// is not connected. "" is how an unnamed sender appears (a socket that
+	// never bound an address): it cannot be answered, so a reply to it
+	// fails with this error, which also matches transports.ErrNotConnected.
+	ErrNoAddress error = &dgram.Error{Net: "unixgram", Msg: "no address to send to: the empty address (an unnamed sender) cannot be answered, and the port is not connected", Sentinel: transports.ErrNotConnected}
 )
 
 // MaxFDs is the most descriptors one datagram carries (the kernel's
@@ -82,7 +88,10 @@ type FDReceiver interface {
 // value is a good default.
 type ListenOptions struct {
 	// MaxPacketSize is the largest datagram delivered whole; 0 is the
-	// multishot room of the loop's provided buffers (MaxPacketSize).
+	// multishot room of the loop's provided buffers (MaxPacketSize: 3968
+	// bytes with the default 4 KiB buffers, about 1 KiB less for an
+	// FDReceiver). Larger values receive one datagram at a time into a
+	// buffer of this size, as in udp (see udp.ListenOptions).
 	// Larger values (up to 65535) receive one datagram at a time into the
 	// port's own buffer. A larger datagram is reported truncated
 	// (transports.TruncatedReceiverOf), never delivered cut.
@@ -232,7 +241,7 @@ func open(loop *reactor.Loop, bind *unixpath.Addr, peer string, proto transports
 			p.file.Remove()
 			_ = unix.Close(fd)
 			if errors.Is(err, unix.ECONNREFUSED) {
-				return nil, fmt.Errorf("%w (%w)", transports.ErrConnectionRefused, err)
+				return nil, &dgram.Also{Err: err, Sentinel: transports.ErrConnectionRefused}
 			}
 			return nil, err
 		}
@@ -241,7 +250,7 @@ func open(loop *reactor.Loop, bind *unixpath.Addr, peer string, proto transports
 	cfg := dgram.Config{
 		Net: "unixgram", MaxPacketSize: opts.MaxPacketSize,
 		QueueDatagrams: opts.QueueDatagrams, QueueBytes: opts.QueueBytes,
-		Closing: p.file.Remove,
+		Closing: p.file.Remove, NoAddress: ErrNoAddress,
 	}
 	if p.recv != nil {
 		cfg.ControlRoom = controlRoom(true)

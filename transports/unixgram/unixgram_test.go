@@ -248,6 +248,34 @@ func TestSocketFile(t *testing.T) {
 	})
 }
 
+// An unnamed sender (a socket that never bound) arrives as "" and cannot
+// be answered: the reply fails with ErrNoAddress, which says so and also
+// matches transports.ErrNotConnected; the port keeps working.
+func TestUnnamedSender(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		h := reactortest.Start(t, kind)
+		r := &rec{echo: true}
+		path := sockPath(t, "srv")
+		p := listen(t, h, path, r, unixgram.ListenOptions{})
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("who am I?"))
+		require.NoError(t, err)
+		require.True(t, reactortest.WaitUntil(wait, func() bool { return r.count() == 1 }))
+		r.mu.Lock()
+		require.Equal(t, []dgram{{"who am I?", ""}}, r.got)
+		require.Len(t, r.writeErrs, 1)
+		err = r.writeErrs[0]
+		r.mu.Unlock()
+		require.ErrorIs(t, err, unixgram.ErrNoAddress)
+		require.ErrorIs(t, err, transports.ErrNotConnected)
+		require.ErrorContains(t, err, "gyre/unixgram: no address to send to: the empty address (an unnamed sender) cannot be answered")
+		stop(t, h, p, r)
+		h.StopWait()
+	})
+}
+
 // The connected form: Write with no address goes to the peer, only the
 // peer's datagrams are received, replies reach the bound name; a peer that
 // goes away is ConnectionRefused (and Write's ErrConnectionRefused), and
@@ -284,6 +312,8 @@ func TestConnected(t *testing.T) {
 		require.NoError(t, srv.Close())
 		h.Do(func() { err = p.Write([]byte("gone?"), "") })
 		require.ErrorIs(t, err, transports.ErrConnectionRefused)
+		require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		require.EqualError(t, err, "gyre/unixgram: connection refused")
 		require.True(t, reactortest.WaitUntil(wait, func() bool { _, ref, _ := r.snap(); return ref == 1 }))
 		got2, _, _ := r.snap()
 		require.Equal(t, []dgram{{"back", srvPath}}, got2)
@@ -296,6 +326,15 @@ func TestConnected(t *testing.T) {
 		})
 		require.Error(t, err)
 		require.False(t, exists(me), "the bound file is removed when connecting fails")
+
+		// A socket file with nothing behind it: refused, said once.
+		dead := client(t, sockPath(t, "dead"))
+		deadPath := dead.LocalAddr().String()
+		require.NoError(t, dead.Close())
+		h.Do(func() { _, err = unixgram.Connect(h.Loop, deadPath, &rec{}, unixgram.ConnectOptions{}) })
+		require.ErrorIs(t, err, transports.ErrConnectionRefused)
+		require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		require.EqualError(t, err, "dial unixgram "+deadPath+": connect: connection refused")
 		_ = stranger.Close()
 		h.StopWait()
 		require.Equal(t, fds, reactortest.FDCount())

@@ -10,6 +10,7 @@ package dgram
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -38,6 +39,43 @@ type Codec[A transports.DatagramAddr] interface {
 	Local(fd int) A
 }
 
+// Error is an error of a datagram port that stands for a transports
+// sentinel: it reads "gyre/NET: [OP: ]MSG" (MSG defaults to the sentinel's
+// text less its "gyre: " prefix, so the prefix is not repeated) and
+// errors.Is matches Sentinel and Cause (the errno, when there is one).
+type Error struct {
+	Net, Op, Msg string
+	Sentinel     error
+	Cause        error
+}
+
+func (e *Error) Error() string {
+	s := "gyre/" + e.Net + ": "
+	if e.Op != "" {
+		s += e.Op + ": "
+	}
+	if e.Msg != "" {
+		return s + e.Msg
+	}
+	return s + strings.TrimPrefix(e.Sentinel.Error(), "gyre: ")
+}
+
+func (e *Error) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Sentinel}
+	}
+	return []error{e.Sentinel, e.Cause}
+}
+
+// Also is an error that reads as Err and also matches Sentinel (e.g. a
+// connect's "connect: connection refused" that is also
+// transports.ErrConnectionRefused), for errors already inside a
+// *net.OpError that names the transport and address.
+type Also struct{ Err, Sentinel error }
+
+func (e *Also) Error() string   { return e.Err.Error() }
+func (e *Also) Unwrap() []error { return []error{e.Sentinel, e.Err} }
+
 // Config shapes a Port.
 type Config struct {
 	// Net names the transport in errors ("udp", "unixgram").
@@ -58,6 +96,10 @@ type Config struct {
 	// Closing, if set, runs once inside StopListening (the socket file is
 	// removed there, so the address can be bound again once it returns).
 	Closing func()
+	// NoAddress is Write's error for the zero address on a port that is
+	// not connected; nil: transports.ErrNotConnected. It must match
+	// transports.ErrNotConnected.
+	NoAddress error
 }
 
 // MaxPacketSize is the largest datagram a port on loop receives whole with
@@ -342,6 +384,9 @@ func (p *Port[A, C]) WriteControl(b []byte, addr A, ctl []byte, hold func() ([]b
 			return err
 		}
 	} else if p.peer == *new(A) {
+		if p.cfg.NoAddress != nil {
+			return p.cfg.NoAddress
+		}
 		return transports.ErrNotConnected
 	}
 	if p.qHead < len(p.q) {
@@ -361,7 +406,7 @@ func (p *Port[A, C]) WriteControl(b []byte, addr A, ctl []byte, hold func() ([]b
 func (p *Port[A, C]) sendErr(e unix.Errno) error {
 	switch e {
 	case unix.EMSGSIZE:
-		return fmt.Errorf("gyre/%s: %w", p.cfg.Net, transports.ErrMessageTooLong)
+		return &Error{Net: p.cfg.Net, Sentinel: transports.ErrMessageTooLong, Cause: e}
 	case unix.ECONNREFUSED:
 		if p.peer != *new(A) {
 			p.loop.CallLater(0, func() {
@@ -370,7 +415,7 @@ func (p *Port[A, C]) sendErr(e unix.Errno) error {
 				}
 			})
 		}
-		return fmt.Errorf("gyre/%s: %w", p.cfg.Net, transports.ErrConnectionRefused)
+		return &Error{Net: p.cfg.Net, Sentinel: transports.ErrConnectionRefused, Cause: e}
 	}
 	return fmt.Errorf("gyre/%s: sendmsg: %w", p.cfg.Net, e)
 }
@@ -487,7 +532,7 @@ func (p *Port[A, C]) Connect(addr A) error {
 	}
 	if _, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(p.fd), uintptr(unsafe.Pointer(&raw)), uintptr(n)); e != 0 {
 		if e == unix.ECONNREFUSED {
-			return fmt.Errorf("gyre/%s: connect %v: %w (%w)", p.cfg.Net, addr, transports.ErrConnectionRefused, e)
+			return &Error{Net: p.cfg.Net, Op: fmt.Sprintf("connect %v", addr), Sentinel: transports.ErrConnectionRefused, Cause: e}
 		}
 		return fmt.Errorf("gyre/%s: connect %v: %w", p.cfg.Net, addr, e)
 	}
