@@ -148,6 +148,7 @@ type Port[A transports.DatagramAddr, C Codec[A]] struct {
 	from    unix.RawSockaddrAny
 	paused  bool
 	stopped bool
+	held    []heldDatagram[A] // received after PauseReading (the cancel raced), delivered at ResumeReading
 	peer    A   // after Connect
 	nobufs  int // consecutive ENOBUFS without a datagram
 	done    []func()
@@ -234,9 +235,10 @@ func (p *Port[A, C]) Fd() int {
 // Loop is the port's loop.
 func (p *Port[A, C]) Loop() *reactor.Loop { return p.loop }
 
-// arm submits the receive unless it is in flight, paused or stopped.
+// arm submits the receive unless it is in flight, paused or stopped, or
+// held datagrams are still to be delivered first.
 func (p *Port[A, C]) arm() {
-	if p.paused || p.stopped || !p.started || p.own.InFlight(slotRecv) {
+	if p.paused || p.stopped || !p.started || len(p.held) > 0 || p.own.InFlight(slotRecv) {
 		return
 	}
 	op := backend.Op{Kind: backend.KindRecvMsg, Addr: &p.from, Control: p.rctl}
@@ -259,9 +261,13 @@ func (p *Port[A, C]) OpComplete(slot int, c *backend.Completion) {
 		return
 	}
 	if c.Res >= 0 {
-		if p.stopped {
+		switch {
+		case p.stopped:
 			p.control(c, false)
-		} else {
+		case p.paused || len(p.held) > 0:
+			p.nobufs = 0
+			p.hold(c)
+		default:
 			p.nobufs = 0
 			p.deliver(c)
 		}
@@ -299,6 +305,70 @@ func (p *Port[A, C]) OpComplete(slot int, c *backend.Completion) {
 func (p *Port[A, C]) control(c *backend.Completion, deliver bool) {
 	if p.cfg.Control != nil && (len(c.Control) > 0 || c.Flags&backend.FlagCtrunc != 0) {
 		p.cfg.Control(c.Control, c.Flags&backend.FlagCtrunc != 0, deliver)
+	}
+}
+
+// heldDatagram is a datagram received while reading was paused (the
+// receive's cancel raced with its arrival): copied, delivered in order at
+// ResumeReading. Rare, so the copy's allocation does not matter.
+type heldDatagram[A comparable] struct {
+	data, ctl []byte
+	ctrunc    bool
+	addr      A
+}
+
+// hold keeps c for delivery after ResumeReading (PauseReading's contract:
+// no DatagramReceived while paused, nothing lost).
+func (p *Port[A, C]) hold(c *backend.Completion) {
+	if c.Flags&backend.FlagTrunc != 0 {
+		p.deliver(c) // a truncation report: counted and reported, nothing delivered
+		return
+	}
+	data := c.Buf
+	if !p.multi {
+		data = p.rbuf[:c.Res]
+	}
+	h := heldDatagram[A]{data: append([]byte(nil), data...), addr: p.codec.Decode(c.Name), ctrunc: c.Flags&backend.FlagCtrunc != 0}
+	if len(c.Control) > 0 {
+		h.ctl = append([]byte(nil), c.Control...)
+	}
+	p.held = append(p.held, h)
+}
+
+// deliverHeld delivers the held datagrams in order while reading stays on,
+// then re-arms the receive.
+func (p *Port[A, C]) deliverHeld() {
+	for len(p.held) > 0 && !p.paused && !p.stopped {
+		h := p.held[0]
+		p.held[0] = heldDatagram[A]{}
+		p.held = p.held[1:]
+		func() {
+			defer func() {
+				if err := reactor.Recovered(recover()); err != nil {
+					p.loop.ReportError(err)
+				}
+			}()
+			if p.cfg.Control != nil && (len(h.ctl) > 0 || h.ctrunc) {
+				p.cfg.Control(h.ctl, h.ctrunc, true)
+			}
+			p.stats.Received++
+			p.proto.DatagramReceived(h.data, h.addr)
+		}()
+	}
+	if len(p.held) == 0 {
+		p.held = nil
+	}
+	if p.stopped {
+		for _, h := range p.held {
+			if p.cfg.Control != nil && len(h.ctl) > 0 {
+				p.cfg.Control(h.ctl, h.ctrunc, false) // descriptors closed
+			}
+		}
+		p.held = nil
+		return
+	}
+	if !p.paused {
+		p.arm()
 	}
 }
 
@@ -606,6 +676,10 @@ func (p *Port[A, C]) ResumeReading() {
 		return
 	}
 	p.paused = false
+	if len(p.held) > 0 {
+		p.loop.CallLater(0, p.deliverHeld) // on a later turn, never inside ResumeReading
+		return
+	}
 	p.arm()
 }
 
