@@ -48,3 +48,7 @@ func BufRingAddr(b *Backend) uintptr {
 	}
 	return uintptr(unsafe.Pointer(&b.br.Buffer(0)[0]))
 }
+
+// LastBatch is the number of completions the next blocking Wait asks the
+// kernel for (before the cap and the minimum of one).
+func LastBatch(b *Backend) uint32 { return b.lastBatch }

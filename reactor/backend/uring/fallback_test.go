@@ -449,3 +449,42 @@ func TestTinyCQMultishotFlood(t *testing.T) {
 		})
 	}
 }
+
+// The batch a blocking Wait asks the kernel for counts the ops the last
+// batch came from, not its CQEs: one multishot recv's burst over many
+// buffers (a 4 KiB write into 256-byte buffers: 16 CQEs from one kernel
+// pass) must not make the next Wait hold out for 16 completions through
+// the whole BatchWait window (what made a 64 KiB ping-pong 2-3× slower).
+func TestBatchCountsOpsNotCQEs(t *testing.T) {
+	b := open(t, backend.Config{BufferCount: 64, BufferSize: 256}, uringbe.Options{})
+	a, peer := socketpair(t)
+	_, err := unix.Write(peer, make([]byte, 4096))
+	require.NoError(t, err)
+	recv := &backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, 1), Fd: int32(a), Multishot: true, BufferSelect: true}
+	nop := &backend.Op{Kind: backend.KindNop, Token: backend.MakeToken(2, 1)}
+	require.NoError(t, b.Submit(recv))
+	require.NoError(t, b.Submit(nop))
+	out := make([]backend.Completion, 64)
+	got, toks := 0, map[backend.Token]bool{}
+	for got < 4096 {
+		n, err := b.Wait(out, time.Second)
+		require.NoError(t, err)
+		require.NotZero(t, n, "timed out")
+		for _, c := range out[:n] {
+			toks[c.Token] = true
+			if c.Flags&backend.FlagBuffer != 0 {
+				got += len(c.Buf)
+				b.ReleaseBuffer(c.BufID)
+			}
+		}
+		if got == 4096 {
+			require.Greater(t, n, 2, "the burst came in one batch")
+			require.Equal(t, uint32(len(toks)), uringbe.LastBatch(b), "batch of %d completions from %d ops", n, len(toks))
+		}
+		clear(toks)
+	}
+	cancel := &backend.Op{Kind: backend.KindCancel, Token: backend.MakeToken(3, 1), Target: recv.Token}
+	require.NoError(t, b.Submit(cancel))
+	c := newCollector(t, b, 16)
+	c.until(c.finals(recv.Token, cancel.Token))
+}
