@@ -12,6 +12,7 @@ import (
 type Options struct {
 	NoMultishot bool
 	NoBufRing   bool
+	NoBufInc    bool // no incrementally consumed ring for stream recvs
 	NoSendZC    bool
 	Setup       ring.SetupMode
 	ParkAll     bool // every op goes through the pending list
@@ -19,7 +20,7 @@ type Options struct {
 
 // NewWithOptions is New with fallbacks forced.
 func NewWithOptions(cfg backend.Config, o Options) (*Backend, error) {
-	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noSendZC: o.NoSendZC, setup: o.Setup, parkAll: o.ParkAll})
+	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noBufInc: o.NoBufInc, noSendZC: o.NoSendZC, setup: o.Setup, parkAll: o.ParkAll})
 }
 
 // Inflight is the number of ops without their final completion.
@@ -52,3 +53,7 @@ func BufRingAddr(b *Backend) uintptr {
 // LastBatch is the number of completions the next blocking Wait asks the
 // kernel for (before the cap and the minimum of one).
 func LastBatch(b *Backend) uint32 { return b.lastBatch }
+
+// Incremental reports whether stream recvs use the incrementally consumed
+// ring.
+func Incremental(b *Backend) bool { return b.inc != nil }

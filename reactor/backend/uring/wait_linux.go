@@ -153,7 +153,9 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	if len(b.track) > 0 {
 		op = b.track[tok]
 	}
-	if f&ring.CQEFBuffer != 0 && b.br != nil {
+	if f&ring.CQEFBuffer != 0 && b.inc != nil && b.fromInc(tok, op) {
+		b.incCQE(cqe, c)
+	} else if f&ring.CQEFBuffer != 0 && b.br != nil {
 		id := cqe.BufferID()
 		// A multishot recvmsg's buffer is handed out even for an empty
 		// datagram (it holds the name), and even while closing (its control
@@ -175,6 +177,67 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		b.finished(tok)
 	}
 	return true
+}
+
+// fromInc reports whether the buffer of op's (found by tok when untracked)
+// completion came from the incrementally consumed ring: a stream recv's.
+func (b *Backend) fromInc(tok backend.Token, op *backend.Op) bool {
+	if op == nil {
+		op = b.live.Lookup(tok)
+	}
+	return op != nil && op.Kind == backend.KindRecv
+}
+
+// incCQE accounts for a CQE that used inc buffer id: its data follows what
+// the kernel put in the buffer before; the completion hands the data out
+// (BufID incBit|handle) unless there is none or the backend is closing.
+func (b *Backend) incCQE(cqe *ring.CQE, c *backend.Completion) {
+	id := cqe.BufferID()
+	if int(id) >= len(b.incOff) {
+		c.Res = -int32(unix.EIO) // cannot happen: the kernel names a buffer of the ring
+		return
+	}
+	off, n := b.incOff[id], uint32(max(cqe.Res, 0))
+	if cqe.Flags&ring.CQEFBufMore == 0 {
+		b.incKernel[id] = false
+	}
+	if int(off+n) > b.inc.Size() {
+		c.Res = -int32(unix.EIO) // cannot happen: the kernel fills the buffer in order
+		n = 0
+	}
+	b.incOff[id] = off + n
+	if n > 0 && !b.closing {
+		k := len(b.hFree)
+		if k == 0 {
+			// 32768 completions unreleased: the caller leaks buffers. The
+			// bytes cannot be handed out without a name; say so loudly.
+			c.Res = -int32(unix.ENOBUFS)
+			b.log.Error("gyre/backend/uring: provided buffers never released; received bytes dropped",
+				"unreleased", incHandles, "bytes", n)
+			b.incRecycle(id)
+			return
+		}
+		h := b.hFree[k-1]
+		b.hFree = b.hFree[:k-1]
+		b.hUsed[h], b.hBuf[h] = true, id
+		c.Flags |= backend.FlagBuffer
+		c.BufID = h | incBit
+		c.Buf = b.inc.Buffer(id)[off : off+n : off+n]
+		b.incRefs[id]++
+		return
+	}
+	b.incRecycle(id)
+}
+
+// incRecycle gives inc buffer id back to the kernel once the kernel is done
+// with it and no completion still uses it.
+func (b *Backend) incRecycle(id uint16) {
+	if b.incKernel[id] || b.incRefs[id] > 0 {
+		return
+	}
+	b.incOff[id] = 0
+	b.incKernel[id] = true
+	b.inc.Recycle(id)
 }
 
 // recvMsgMulti turns c, a completion of multishot recvmsg op carrying a
