@@ -154,43 +154,30 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		log:        cfg.Logger,
 	}
 	if f.BufRing && !o.noBufRing {
-		if b.br, err = r.NewBufRing(0, cfg.BufferCount, cfg.BufferSize); err != nil {
-			b.br = nil // fall back to the pool
-		} else {
-			b.held = make([]bool, cfg.BufferCount)
+		if f.BufRingInc && !o.noBufInc {
+			b.setupInc()
 		}
-	}
-	if b.br != nil && f.BufRingInc && !o.noBufInc {
-		count := cfg.BufferCount
-		if b.inc, err = r.NewBufRingIncremental(incGroup, count, cfg.BufferSize); err != nil {
-			b.inc = nil // stream recvs share br
-		} else {
-			b.incOff, b.incRefs = make([]uint32, count), make([]int32, count)
-			b.incKernel = make([]bool, count)
-			for i := range b.incKernel {
-				b.incKernel[i] = true
-			}
-			b.hBuf, b.hUsed, b.hFree = make([]uint16, incHandles), make([]bool, incHandles), make([]uint16, incHandles)
-			for i := range b.hFree {
-				b.hFree[i] = uint16(incHandles - 1 - i)
+		if b.inc == nil {
+			if err = b.setupClassic(); err != nil {
+				b.br = nil // fall back to the pool
 			}
 		}
 	}
-	if b.br == nil {
+	if b.br == nil && b.inc == nil {
 		if b.pool, err = bufpool.New(cfg.BufferCount, cfg.BufferSize); err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 		}
 	}
 	b.msAccept = f.MultishotAccept && !o.noMultishot
-	b.msRecv = f.MultishotRecv && b.br != nil && !o.noMultishot
+	b.msRecv = f.MultishotRecv && (b.br != nil || b.inc != nil) && !o.noMultishot
 	b.msPoll = f.MultishotPoll && !o.noMultishot
 	b.sendZC = f.SendZC && !o.noSendZC
 	b.parkAll = o.parkAll
 	b.feat = backend.Features{
 		MultishotAccept: b.msAccept,
 		MultishotRecv:   b.msRecv,
-		ProvidedBuffers: b.br != nil,
+		ProvidedBuffers: b.br != nil || b.inc != nil,
 		SendZC:          b.sendZC,
 		Setup:           f.Setup,
 	}
@@ -209,6 +196,39 @@ const (
 	incBit     = 0x8000
 	incHandles = 0x8000 // completions with inc buffers handed out at once
 )
+
+// setupInc registers the incrementally consumed ring for stream recvs (left
+// nil if the kernel refuses it).
+func (b *Backend) setupInc() {
+	count := b.cfg.BufferCount
+	inc, err := b.r.NewBufRingIncremental(incGroup, count, b.cfg.BufferSize)
+	if err != nil {
+		return
+	}
+	b.inc = inc
+	b.incOff, b.incRefs = make([]uint32, count), make([]int32, count)
+	b.incKernel = make([]bool, count)
+	for i := range b.incKernel {
+		b.incKernel[i] = true
+	}
+	b.hBuf, b.hUsed, b.hFree = make([]uint16, incHandles), make([]bool, incHandles), make([]uint16, incHandles)
+	for i := range b.hFree {
+		b.hFree[i] = uint16(incHandles - 1 - i)
+	}
+}
+
+// setupClassic registers the buffer ring recvmsg takes its buffers from
+// (and stream recvs too without inc). With inc it is made only when the
+// first recvmsg with BufferSelect is submitted, so a loop that never
+// receives datagrams or descriptors maps the receive memory once.
+func (b *Backend) setupClassic() error {
+	br, err := b.r.NewBufRing(0, b.cfg.BufferCount, b.cfg.BufferSize)
+	if err != nil {
+		return err
+	}
+	b.br, b.held = br, make([]bool, b.cfg.BufferCount)
+	return nil
+}
 
 // checkOpcodes rejects kernels missing an opcode the backend uses. OP_SOCKET
 // (5.19) stands in for the 5.19 features a probe cannot show (cancel by

@@ -552,3 +552,35 @@ func TestIncrementalBuffers(t *testing.T) {
 	require.Equal(t, "x", string(again.Buf))
 	b.ReleaseBuffer(again.BufID)
 }
+
+// With an incrementally consumed ring, the classic ring (recvmsg's) is
+// mapped only when the first recvmsg with BufferSelect is submitted: a loop
+// serving streams maps its receive memory once, not twice.
+func TestClassicRingOnlyForRecvmsg(t *testing.T) {
+	b := open(t, backend.Config{BufferCount: 8, BufferSize: 256}, uringbe.Options{})
+	if !uringbe.Incremental(b) {
+		t.Skip("no incrementally consumed buffer rings (Linux 6.12+)")
+	}
+	require.False(t, uringbe.ClassicRing(b))
+	a, peer := socketpair(t)
+	recv := &backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, 1), Fd: int32(a), Multishot: true, BufferSelect: true}
+	require.NoError(t, b.Submit(recv))
+	require.False(t, uringbe.ClassicRing(b), "a stream recv mapped the classic ring")
+	x, y := socketpair(t)
+	rm := &backend.Op{Kind: backend.KindRecvMsg, Token: backend.MakeToken(2, 1), Fd: int32(x), BufferSelect: true}
+	require.NoError(t, b.Submit(rm))
+	require.True(t, uringbe.ClassicRing(b))
+	_, err := unix.Write(peer, []byte("stream"))
+	require.NoError(t, err)
+	_, err = unix.Write(y, []byte("msg"))
+	require.NoError(t, err)
+	c := newCollector(t, b, 8)
+	c.until(func() bool { return len(c.got[recv.Token]) > 0 && len(c.got[rm.Token]) > 0 })
+	require.Equal(t, "stream", string(c.got[recv.Token][0].Buf))
+	got, ok := c.final(rm.Token)
+	require.True(t, ok)
+	require.Equal(t, "msg", string(got.Buf))
+	cancel := &backend.Op{Kind: backend.KindCancel, Token: backend.MakeToken(3, 1), Target: recv.Token}
+	require.NoError(t, b.Submit(cancel))
+	c.until(c.finals(recv.Token, cancel.Token))
+}

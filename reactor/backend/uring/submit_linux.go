@@ -45,6 +45,11 @@ func (b *Backend) Submit(op *backend.Op) error {
 	if err := backend.ValidateRoom(op, b.cfg.BufferSize); err != nil {
 		return fmt.Errorf("gyre/backend/uring: submit: %w", err)
 	}
+	if op.Kind == backend.KindRecvMsg && op.BufferSelect && b.br == nil && b.inc != nil {
+		if err := b.setupClassic(); err != nil {
+			return fmt.Errorf("gyre/backend/uring: submit: registering recvmsg's provided buffers: %w (%w)", backend.ErrUnsupported, err)
+		}
+	}
 	op.Sys.State = backend.StateInFlight
 	op.Sys.Next = nil
 	b.live.Add(op)
