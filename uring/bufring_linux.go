@@ -34,6 +34,7 @@ type BufRing struct {
 	slots []bufRingEntry
 	tail  uint16 // published tail (ours)
 	open  bool
+	inc   bool // incrementally consumed (IOU_PBUF_RING_INC)
 }
 
 // NewBufRing maps count buffers of size bytes each plus a descriptor ring,
@@ -42,6 +43,27 @@ type BufRing struct {
 // It fails with ErrBufRing for bad sizes, and with the errno from the kernel
 // (EINVAL on kernels without buffer rings, EEXIST for a group in use).
 func (r *Ring) NewBufRing(group uint16, count, size int) (*BufRing, error) {
+	return r.newBufRing(group, count, size, 0)
+}
+
+// NewBufRingIncremental is NewBufRing for a ring the kernel consumes
+// incrementally (IOU_PBUF_RING_INC, Linux 6.12+): a receive takes only the
+// bytes it needs from the buffer at the head, and the next receive continues
+// in the same buffer where the last one's data ended. A CQE whose buffer the
+// kernel will fill further carries CQEFBufMore; the buffer is the caller's
+// again only after a CQE for it without CQEFBufMore (and only then may it be
+// recycled). A CQE's data therefore starts at the sum of the earlier CQE
+// results for that buffer since it was last added, not at its start. Meant for
+// stream receives: a datagram would be truncated at whatever room is left in
+// the head buffer. Kernels without it fail with EINVAL.
+func (r *Ring) NewBufRingIncremental(group uint16, count, size int) (*BufRing, error) {
+	return r.newBufRing(group, count, size, pbufRingInc)
+}
+
+// Incremental reports whether the ring is consumed incrementally.
+func (b *BufRing) Incremental() bool { return b.inc }
+
+func (r *Ring) newBufRing(group uint16, count, size int, regFlags uint16) (*BufRing, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
@@ -50,7 +72,7 @@ func (r *Ring) NewBufRing(group uint16, count, size int) (*BufRing, error) {
 	}
 	page := uintptr(unix.Getpagesize())
 	round := func(n uintptr) uintptr { return (n + page - 1) &^ (page - 1) }
-	b := &BufRing{ring: r, group: group, entries: uint32(count), mask: uint16(count - 1), size: size}
+	b := &BufRing{ring: r, group: group, entries: uint32(count), mask: uint16(count - 1), size: size, inc: regFlags&pbufRingInc != 0}
 	b.memSize = round(uintptr(count) * sizeofBufRingEntry)
 	b.bufSize = round(uintptr(count) * uintptr(size))
 	const prot, flags = unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_POPULATE
@@ -63,7 +85,7 @@ func (r *Ring) NewBufRing(group uint16, count, size int) (*BufRing, error) {
 		return nil, fmt.Errorf("uring: mapping buffers: %w", err)
 	}
 	b.slots = unsafe.Slice((*bufRingEntry)(b.mem), count)
-	reg := bufReg{RingAddr: uint64(uintptr(b.mem)), RingEntries: uint32(count), Bgid: group}
+	reg := bufReg{RingAddr: uint64(uintptr(b.mem)), RingEntries: uint32(count), Bgid: group, Flags: regFlags}
 	if err := r.register(registerPbufRing, unsafe.Pointer(&reg), 1); err != nil {
 		b.unmap()
 		return nil, fmt.Errorf("uring: registering buffer ring %d: %w", group, err)

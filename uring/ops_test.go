@@ -1,6 +1,7 @@
 package uring_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 	"unsafe"
@@ -245,4 +246,39 @@ func udpPair(t testing.TB) (int, int) {
 	require.NoError(t, unix.Connect(a, sb))
 	require.NoError(t, unix.Connect(b, sa))
 	return a, b
+}
+
+// An incrementally consumed ring: receives take only what they need from the
+// head buffer and continue where the last one ended (CQEFBufMore while the
+// buffer has room left); a receive that fills the rest ends the buffer.
+func TestBufRingIncremental(t *testing.T) {
+	r := newRing(t, uring.Options{Entries: 8, CQEntries: 64})
+	if !r.Features().BufRingInc {
+		t.Skip("no incrementally consumed buffer rings (Linux 6.12+)")
+	}
+	tr := &ourRing{r}
+	br, err := r.NewBufRingIncremental(4, 2, 256)
+	require.NoError(t, err)
+	defer br.Close()
+	require.True(t, br.Incremental())
+	sv := socketpair(t)
+	off := 0
+	for i, n := range []int{100, 100, 56, 10} {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		_, err := unix.Write(sv[1], p)
+		require.NoError(t, err)
+		prep(t, r, uint64(i+1), func(s *uring.SQE) { s.PrepRecvBufferSelect(int32(sv[0]), 4, 0, 0) })
+		c := collect(t, tr, 1, waitLimit)[0]
+		require.Equal(t, int32(n), c.Res)
+		require.True(t, c.HasBuffer())
+		if i < 3 {
+			require.Equal(t, uint16(0), c.BufferID(), "receive %d", i)
+			require.Equal(t, p, br.Buffer(0)[off:off+n], "receive %d continues the buffer", i)
+			off += n
+			require.Equal(t, i < 2, c.Flags&uring.CQEFBufMore != 0, "receive %d: buffer left with room", i)
+		} else {
+			require.Equal(t, uint16(1), c.BufferID(), "the full buffer was retired")
+			require.Equal(t, p, br.Buffer(1)[:n])
+		}
+	}
 }

@@ -55,6 +55,9 @@ type Features struct {
 	MultishotRecv bool
 	// MultishotPoll: poll with IORING_POLL_ADD_MULTI (5.13+).
 	MultishotPoll bool
+	// BufRingInc: incrementally consumed buffer rings (IOU_PBUF_RING_INC,
+	// 6.12+; NewBufRingIncremental).
+	BufRingInc bool
 }
 
 // String lists the notable features in one line.
@@ -66,7 +69,7 @@ func (f Features) String() string {
 		name string
 	}{{f.NoDrop, "nodrop"}, {f.SendZC, "send_zc"}, {f.MsgRing, "msg_ring"}, {f.Socket, "socket"},
 		{f.BufRing, "buf_ring"}, {f.MultishotAccept, "multishot_accept"}, {f.MultishotRecv, "multishot_recv"},
-		{f.MultishotPoll, "multishot_poll"}} {
+		{f.MultishotPoll, "multishot_poll"}, {f.BufRingInc, "buf_ring_inc"}} {
 		if x.on {
 			b.WriteString(" " + x.name)
 		}
@@ -110,6 +113,13 @@ func (r *Ring) detect() error {
 	br, err := r.NewBufRing(detectGroup, 1, 64)
 	if err == nil {
 		r.features.BufRing = true
+		if inc, err := r.NewBufRingIncremental(detectGroup-1, 1, 64); err == nil {
+			r.features.BufRingInc = true
+			if err := inc.Close(); err != nil {
+				_ = br.Close()
+				return err
+			}
+		}
 	}
 	var sv [2]int
 	if sv, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {

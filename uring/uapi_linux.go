@@ -98,6 +98,10 @@ const (
 	CQEFSockNonempty uint32 = 1 << 2
 	// CQEFNotif: this CQE is a zero-copy send notification.
 	CQEFNotif uint32 = 1 << 3
+	// CQEFBufMore: the provided buffer of an incrementally consumed ring
+	// (NewBufRingIncremental) was used only in part; the kernel keeps filling
+	// it from where this completion's data ends (IORING_CQE_F_BUF_MORE, 6.12).
+	CQEFBufMore uint32 = 1 << 4
 	// cqeBufferShift is where the buffer ID starts in Flags.
 	cqeBufferShift = 16
 )
@@ -134,6 +138,7 @@ const (
 	registerProbe          = 8
 	registerPbufRing       = 22
 	unregisterPbufRing     = 23
+	pbufRingInc            = 2 // IOU_PBUF_RING_INC, io_uring_buf_reg.flags (6.12)
 	ioURingOpSupported     = 1 << 0
 	probeOpsCapacity       = 256
 	maxBufRingEntries      = 32768

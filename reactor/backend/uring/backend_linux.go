@@ -41,6 +41,7 @@ const closeLimit = 2 * time.Second
 type options struct {
 	noMultishot bool // emulate multishot accept/recv/poll by re-arming
 	noBufRing   bool // use the backend-owned buffer pool instead of a buffer ring
+	noBufInc    bool // no incrementally consumed ring: stream recvs share the classic one
 	noSendZC    bool // emulate send_zc with a copying send
 	setup       ring.SetupMode
 	parkAll     bool // Submit parks every op on the pending list (exercises it)
@@ -60,6 +61,24 @@ type Backend struct {
 	br   *ring.BufRing // provided buffers, or nil: pool is used
 	held []bool        // buffer-ring IDs handed out and not yet released
 	pool *bufpool.Pool
+
+	// Stream recvs (KindRecv) take their buffers from inc, an incrementally
+	// consumed ring (Linux 6.12+) of BufferCount buffers of BufferSize bytes,
+	// when the kernel has one: a receive uses only the bytes it needs, so
+	// large buffers (a 64 KiB message in one completion) cost no memory per
+	// small message. recvmsg keeps br (a datagram must not be cut at whatever room
+	// the head buffer has left). One inc buffer serves several completions,
+	// so each completion handed out gets a handle of its own as its BufID
+	// (incBit|h: released exactly once, like any BufID), and a buffer goes
+	// back to the kernel once the kernel is done with it (a CQE without
+	// CQEFBufMore) and every completion using it has been released.
+	inc       *ring.BufRing
+	incOff    []uint32 // bytes of each inc buffer the kernel has filled
+	incRefs   []int32  // handles naming each inc buffer
+	incKernel []bool   // the kernel may still fill the buffer
+	hBuf      []uint16 // handle → inc buffer
+	hUsed     []bool   // handle handed out, not yet released
+	hFree     []uint16 // stack of free handles
 
 	// Ops that did not get an SQE (the kernel refused more): FIFO via Sys.Next.
 	pendHead, pendTail *backend.Op
@@ -135,27 +154,30 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		log:        cfg.Logger,
 	}
 	if f.BufRing && !o.noBufRing {
-		if b.br, err = r.NewBufRing(0, cfg.BufferCount, cfg.BufferSize); err != nil {
-			b.br = nil // fall back to the pool
-		} else {
-			b.held = make([]bool, cfg.BufferCount)
+		if f.BufRingInc && !o.noBufInc {
+			b.setupInc()
+		}
+		if b.inc == nil {
+			if err = b.setupClassic(); err != nil {
+				b.br = nil // fall back to the pool
+			}
 		}
 	}
-	if b.br == nil {
+	if b.br == nil && b.inc == nil {
 		if b.pool, err = bufpool.New(cfg.BufferCount, cfg.BufferSize); err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 		}
 	}
 	b.msAccept = f.MultishotAccept && !o.noMultishot
-	b.msRecv = f.MultishotRecv && b.br != nil && !o.noMultishot
+	b.msRecv = f.MultishotRecv && (b.br != nil || b.inc != nil) && !o.noMultishot
 	b.msPoll = f.MultishotPoll && !o.noMultishot
 	b.sendZC = f.SendZC && !o.noSendZC
 	b.parkAll = o.parkAll
 	b.feat = backend.Features{
 		MultishotAccept: b.msAccept,
 		MultishotRecv:   b.msRecv,
-		ProvidedBuffers: b.br != nil,
+		ProvidedBuffers: b.br != nil || b.inc != nil,
 		SendZC:          b.sendZC,
 		Setup:           f.Setup,
 	}
@@ -165,6 +187,47 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 	}
 	b.armWake()
 	return b, nil
+}
+
+// The incrementally consumed ring's group, and the bit the IDs of its
+// completions' handles carry.
+const (
+	incGroup   = 1
+	incBit     = 0x8000
+	incHandles = 0x8000 // completions with inc buffers handed out at once
+)
+
+// setupInc registers the incrementally consumed ring for stream recvs (left
+// nil if the kernel refuses it).
+func (b *Backend) setupInc() {
+	count := b.cfg.BufferCount
+	inc, err := b.r.NewBufRingIncremental(incGroup, count, b.cfg.BufferSize)
+	if err != nil {
+		return
+	}
+	b.inc = inc
+	b.incOff, b.incRefs = make([]uint32, count), make([]int32, count)
+	b.incKernel = make([]bool, count)
+	for i := range b.incKernel {
+		b.incKernel[i] = true
+	}
+	b.hBuf, b.hUsed, b.hFree = make([]uint16, incHandles), make([]bool, incHandles), make([]uint16, incHandles)
+	for i := range b.hFree {
+		b.hFree[i] = uint16(incHandles - 1 - i)
+	}
+}
+
+// setupClassic registers the buffer ring recvmsg takes its buffers from
+// (and stream recvs too without inc). With inc it is made only when the
+// first recvmsg with BufferSelect is submitted, so a loop that never
+// receives datagrams or descriptors maps the receive memory once.
+func (b *Backend) setupClassic() error {
+	br, err := b.r.NewBufRing(0, b.cfg.BufferCount, b.cfg.BufferSize)
+	if err != nil {
+		return err
+	}
+	b.br, b.held = br, make([]bool, b.cfg.BufferCount)
+	return nil
 }
 
 // checkOpcodes rejects kernels missing an opcode the backend uses. OP_SOCKET
@@ -254,6 +317,16 @@ func (b *Backend) armWake() {
 // call after Close are ignored.
 func (b *Backend) ReleaseBuffer(id uint16) {
 	if b.closed {
+		return
+	}
+	if id&incBit != 0 && b.inc != nil {
+		if h := id &^ incBit; b.hUsed[h] {
+			b.hUsed[h] = false
+			b.hFree = append(b.hFree, h)
+			i := b.hBuf[h]
+			b.incRefs[i]--
+			b.incRecycle(i)
+		}
 		return
 	}
 	if b.br != nil {
@@ -347,6 +420,10 @@ func (b *Backend) abandon() {
 		bytes += b.br.Abandon()
 		b.stats.CloseLeaks++
 	}
+	if b.inc != nil {
+		bytes += b.inc.Abandon()
+		b.stats.CloseLeaks++
+	}
 	if b.wakeArmed {
 		abandoned.Lock()
 		abandoned.bufs = append(abandoned.bufs, b.wakeBuf)
@@ -371,6 +448,9 @@ func (b *Backend) release() {
 	b.closedA.Store(true)
 	if b.br != nil {
 		_ = b.br.Close()
+	}
+	if b.inc != nil {
+		_ = b.inc.Close()
 	}
 	if b.wk != nil {
 		b.wk.Close()

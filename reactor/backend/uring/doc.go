@@ -19,6 +19,19 @@
 //     buffer rings, a BufferSelect recv takes a buffer from a backend-owned pool
 //     when it is armed and receives into it; an empty pool completes it with
 //     -ENOBUFS, exactly as the kernel would.
+//   - Where the kernel consumes buffer rings incrementally (IOU_PBUF_RING_INC,
+//     Linux 6.12+), stream recvs (KindRecv) use such a ring instead (group 1,
+//     the same count and size): a receive takes only the bytes it needs from
+//     the head buffer, so small messages share a buffer and BufferSize can be
+//     large at no memory cost per message. Each completion still gets a BufID
+//     of its own (a handle with bit 15 set; at most 32768 unreleased at once);
+//     a buffer goes back to the kernel when the kernel is done with it and all
+//     its completions are released. recvmsg keeps the classic ring (a datagram
+//     must not be cut at the room a head buffer has left), mapped at the first
+//     recvmsg with BufferSelect.
+//   - A blocking Wait after a batch asks the kernel for as many completions as
+//     the batch had ops (not CQEs: one multishot recv's pass posts a CQE per
+//     buffer but wakes a DEFER_TASKRUN waiter once), within Config.BatchWait.
 //   - KindSendZC uses IORING_OP_SEND_ZC when the kernel has it (a result with
 //     FlagMore, then a final FlagNotif completion). Without it, or when the
 //     socket does not support zero copy (EOPNOTSUPP, e.g. AF_UNIX), the op is

@@ -12,6 +12,7 @@ import (
 type Options struct {
 	NoMultishot bool
 	NoBufRing   bool
+	NoBufInc    bool // no incrementally consumed ring for stream recvs
 	NoSendZC    bool
 	Setup       ring.SetupMode
 	ParkAll     bool // every op goes through the pending list
@@ -19,7 +20,7 @@ type Options struct {
 
 // NewWithOptions is New with fallbacks forced.
 func NewWithOptions(cfg backend.Config, o Options) (*Backend, error) {
-	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noSendZC: o.NoSendZC, setup: o.Setup, parkAll: o.ParkAll})
+	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noBufInc: o.NoBufInc, noSendZC: o.NoSendZC, setup: o.Setup, parkAll: o.ParkAll})
 }
 
 // Inflight is the number of ops without their final completion.
@@ -40,11 +41,26 @@ func SetWakeWrite(b *Backend, f func(fd int, p []byte) (int, error)) { b.wk.SetW
 // WakePending reports whether Wake believes a wake-up is on its way.
 func WakePending(b *Backend) bool { return b.wk.Pending() }
 
-// BufRingAddr is the address of the first provided buffer, or 0 without a
-// buffer ring.
+// BufRingAddr is the address of the first provided buffer stream recvs use
+// (the incrementally consumed ring's, if any), or 0 without a buffer ring.
 func BufRingAddr(b *Backend) uintptr {
-	if b.br == nil {
+	br := b.br
+	if b.inc != nil {
+		br = b.inc
+	}
+	if br == nil {
 		return 0
 	}
-	return uintptr(unsafe.Pointer(&b.br.Buffer(0)[0]))
+	return uintptr(unsafe.Pointer(&br.Buffer(0)[0]))
 }
+
+// ClassicRing reports whether the classic buffer ring (recvmsg's) is mapped.
+func ClassicRing(b *Backend) bool { return b.br != nil }
+
+// LastBatch is the number of completions the next blocking Wait asks the
+// kernel for (before the cap and the minimum of one).
+func LastBatch(b *Backend) uint32 { return b.lastBatch }
+
+// Incremental reports whether stream recvs use the incrementally consumed
+// ring.
+func Incremental(b *Backend) bool { return b.inc != nil }

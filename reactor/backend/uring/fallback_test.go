@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -335,7 +336,7 @@ func TestPoolIdleReceivesHoldNoBuffer(t *testing.T) {
 // Releasing a buffer twice must not hand it to the kernel twice: the second
 // release is ignored, so two receives never share a buffer.
 func TestDoubleReleaseIgnored(t *testing.T) {
-	for _, o := range []uringbe.Options{{}, {NoBufRing: true, NoMultishot: true}} {
+	for _, o := range []uringbe.Options{{NoBufInc: true}, {NoBufRing: true, NoMultishot: true}} {
 		b := open(t, backend.Config{BufferCount: 2, BufferSize: 64}, o)
 		w, r := socketpair(t)
 		c := newCollector(t, b, 8)
@@ -448,4 +449,138 @@ func TestTinyCQMultishotFlood(t *testing.T) {
 			require.Zero(t, b.Inflight())
 		})
 	}
+}
+
+// The batch a blocking Wait asks the kernel for counts the ops the last
+// batch came from, not its CQEs: one multishot recv's burst over many
+// buffers (a 4 KiB write into 256-byte buffers: 16 CQEs from one kernel
+// pass) must not make the next Wait hold out for 16 completions through
+// the whole BatchWait window (what made a 64 KiB ping-pong 2-3× slower).
+func TestBatchCountsOpsNotCQEs(t *testing.T) {
+	b := open(t, backend.Config{BufferCount: 64, BufferSize: 256}, uringbe.Options{})
+	a, peer := socketpair(t)
+	_, err := unix.Write(peer, make([]byte, 4096))
+	require.NoError(t, err)
+	recv := &backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, 1), Fd: int32(a), Multishot: true, BufferSelect: true}
+	nop := &backend.Op{Kind: backend.KindNop, Token: backend.MakeToken(2, 1)}
+	require.NoError(t, b.Submit(recv))
+	require.NoError(t, b.Submit(nop))
+	out := make([]backend.Completion, 64)
+	got, toks := 0, map[backend.Token]bool{}
+	for got < 4096 {
+		n, err := b.Wait(out, time.Second)
+		require.NoError(t, err)
+		require.NotZero(t, n, "timed out")
+		for _, c := range out[:n] {
+			toks[c.Token] = true
+			if c.Flags&backend.FlagBuffer != 0 {
+				got += len(c.Buf)
+				b.ReleaseBuffer(c.BufID)
+			}
+		}
+		if got == 4096 {
+			require.Greater(t, n, 2, "the burst came in one batch")
+			require.Equal(t, uint32(len(toks)), uringbe.LastBatch(b), "batch of %d completions from %d ops", n, len(toks))
+		}
+		clear(toks)
+	}
+	cancel := &backend.Op{Kind: backend.KindCancel, Token: backend.MakeToken(3, 1), Target: recv.Token}
+	require.NoError(t, b.Submit(cancel))
+	c := newCollector(t, b, 16)
+	c.until(c.finals(recv.Token, cancel.Token))
+}
+
+// With an incrementally consumed ring, small receives share a buffer (two
+// 64-byte buffers hold five small messages at once, where whole-buffer
+// consumption runs dry at the third), every completion still has a BufID of
+// its own, a buffer goes back to the kernel only when all its completions
+// are released, and a second release of one BufID is ignored.
+func TestIncrementalBuffers(t *testing.T) {
+	b := open(t, backend.Config{BufferCount: 2, BufferSize: 64}, uringbe.Options{})
+	if !uringbe.Incremental(b) {
+		t.Skip("no incrementally consumed buffer rings (Linux 6.12+)")
+	}
+	w, r := socketpair(t)
+	c := newCollector(t, b, 8)
+	slot := uint32(0)
+	recv := func(msg string) backend.Completion {
+		_, err := unix.Write(w, []byte(msg))
+		require.NoError(t, err)
+		slot++
+		op := &backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(slot, 1), Fd: int32(r), BufferSelect: true}
+		require.NoError(t, b.Submit(op))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n, err := b.Wait(c.out, 100*time.Millisecond)
+			require.NoError(t, err)
+			if n > 0 {
+				require.Equal(t, 1, n)
+				return c.out[0]
+			}
+			require.True(t, time.Now().Before(deadline))
+		}
+	}
+	var held []backend.Completion
+	ids := map[uint16]bool{}
+	for _, m := range []string{"one", "two", "three", "four", "five"} {
+		comp := recv(m)
+		require.Equal(t, int32(len(m)), comp.Res, "%s: %v", m, comp.Err())
+		require.NotZero(t, comp.Flags&backend.FlagBuffer)
+		require.False(t, ids[comp.BufID], "BufID %#x handed out twice", comp.BufID)
+		ids[comp.BufID] = true
+		held = append(held, comp)
+	}
+	// Release all but "two", "one" twice; fill buffer 0's rest (64-19 bytes).
+	b.ReleaseBuffer(held[0].BufID)
+	b.ReleaseBuffer(held[0].BufID)
+	for _, h := range held[2:] {
+		b.ReleaseBuffer(h.BufID)
+	}
+	rest := recv(strings.Repeat("r", 64-19))
+	require.Equal(t, int32(64-19), rest.Res)
+	b.ReleaseBuffer(rest.BufID)
+	// Buffer 0 is still held by "two": buffer 1 takes 64 bytes, then the ring is dry.
+	full := recv(strings.Repeat("f", 64))
+	require.Equal(t, int32(64), full.Res)
+	dry := recv("x")
+	require.Equal(t, -int32(unix.ENOBUFS), dry.Res, "buffer 0 went back to the kernel while still held")
+	require.Equal(t, "two", string(held[1].Buf), "a held buffer was overwritten")
+	b.ReleaseBuffer(held[1].BufID)
+	b.ReleaseBuffer(full.BufID)
+	again := recv("")
+	require.Equal(t, int32(1), again.Res, "the released buffers serve again: %v", again.Err())
+	require.Equal(t, "x", string(again.Buf))
+	b.ReleaseBuffer(again.BufID)
+}
+
+// With an incrementally consumed ring, the classic ring (recvmsg's) is
+// mapped only when the first recvmsg with BufferSelect is submitted: a loop
+// serving streams maps its receive memory once, not twice.
+func TestClassicRingOnlyForRecvmsg(t *testing.T) {
+	b := open(t, backend.Config{BufferCount: 8, BufferSize: 256}, uringbe.Options{})
+	if !uringbe.Incremental(b) {
+		t.Skip("no incrementally consumed buffer rings (Linux 6.12+)")
+	}
+	require.False(t, uringbe.ClassicRing(b))
+	a, peer := socketpair(t)
+	recv := &backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, 1), Fd: int32(a), Multishot: true, BufferSelect: true}
+	require.NoError(t, b.Submit(recv))
+	require.False(t, uringbe.ClassicRing(b), "a stream recv mapped the classic ring")
+	x, y := socketpair(t)
+	rm := &backend.Op{Kind: backend.KindRecvMsg, Token: backend.MakeToken(2, 1), Fd: int32(x), BufferSelect: true}
+	require.NoError(t, b.Submit(rm))
+	require.True(t, uringbe.ClassicRing(b))
+	_, err := unix.Write(peer, []byte("stream"))
+	require.NoError(t, err)
+	_, err = unix.Write(y, []byte("msg"))
+	require.NoError(t, err)
+	c := newCollector(t, b, 8)
+	c.until(func() bool { return len(c.got[recv.Token]) > 0 && len(c.got[rm.Token]) > 0 })
+	require.Equal(t, "stream", string(c.got[recv.Token][0].Buf))
+	got, ok := c.final(rm.Token)
+	require.True(t, ok)
+	require.Equal(t, "msg", string(got.Buf))
+	cancel := &backend.Op{Kind: backend.KindCancel, Token: backend.MakeToken(3, 1), Target: recv.Token}
+	require.NoError(t, b.Submit(cancel))
+	c.until(c.finals(recv.Token, cancel.Token))
 }

@@ -45,6 +45,11 @@ func (b *Backend) Submit(op *backend.Op) error {
 	if err := backend.ValidateRoom(op, b.cfg.BufferSize); err != nil {
 		return fmt.Errorf("gyre/backend/uring: submit: %w", err)
 	}
+	if op.Kind == backend.KindRecvMsg && op.BufferSelect && b.br == nil && b.inc != nil {
+		if err := b.setupClassic(); err != nil {
+			return fmt.Errorf("gyre/backend/uring: submit: registering recvmsg's provided buffers: %w (%w)", backend.ErrUnsupported, err)
+		}
+	}
 	op.Sys.State = backend.StateInFlight
 	op.Sys.Next = nil
 	b.live.Add(op)
@@ -330,9 +335,9 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 		case op.Sys.State&stPollRecv != 0:
 			s.PrepPollAdd(fd, unix.POLLIN)
 		case op.BufferSelect && op.Multishot && op.Sys.State&stEmuMulti == 0:
-			s.PrepRecvMultishot(fd, 0, 0, 0)
+			s.PrepRecvMultishot(fd, b.recvGroup(), 0, 0)
 		case op.BufferSelect:
-			s.PrepRecvBufferSelect(fd, 0, 0, 0)
+			s.PrepRecvBufferSelect(fd, b.recvGroup(), 0, 0)
 		default:
 			s.PrepRecv(fd, op.Buf, 0)
 		}
@@ -382,4 +387,12 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 		s.PrepShutdown(fd, op.How)
 	}
 	s.UserData = uint64(op.Token)
+}
+
+// recvGroup is the buffer group stream recvs take their buffers from.
+func (b *Backend) recvGroup() uint16 {
+	if b.inc != nil {
+		return incGroup
+	}
+	return 0
 }

@@ -34,6 +34,9 @@ var variants = []struct {
 	opts uringbe.Options
 }{
 	{"native", uringbe.Options{}},
+	// Kernel without incrementally consumed buffer rings (before 6.12):
+	// stream recvs share the classic ring of BufferSize buffers.
+	{"no_bufinc", uringbe.Options{NoBufInc: true}},
 	// Kernel without multishot ops: accept, recv and poll re-armed internally.
 	{"no_multishot", uringbe.Options{NoMultishot: true}},
 	// Kernel without buffer rings, multishot or send_zc: backend-owned pool.

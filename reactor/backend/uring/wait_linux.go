@@ -43,10 +43,16 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		if n > 0 || len(out) == 0 {
 			wt = 0
 		}
-		// A loop that just handled a batch of k completions waits for up to k
-		// again (at most batchWait longer than for the first), so a busy ring
-		// is woken once per batch instead of once per completion; after a
-		// single completion it waits for one, adding no latency.
+		// A loop that just handled completions of k different ops waits for
+		// up to k again (at most batchWait longer than for the first), so a
+		// busy ring is woken once per batch instead of once per completion;
+		// after a single op's completions it waits for one, adding no
+		// latency. k counts ops, not CQEs (see sources): with DEFER_TASKRUN
+		// the kernel wakes a waiter once enough task-work items are queued,
+		// and one multishot recv's item can post many CQEs (one per buffer),
+		// so asking for k CQEs after a burst of one op would sleep out the
+		// whole min-wait window each time (a 64 KiB ping-pong over 4 KiB
+		// buffers: 17 CQEs of two ops per turn).
 		waitNr := uint32(1)
 		if b.batchWait > 0 && n == 0 && wt != 0 {
 			waitNr = min(max(b.lastBatch, 1), 32)
@@ -62,7 +68,7 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		n += b.reap(out[n:])
 		n += b.drainSynth(out[n:])
 		if wt != 0 {
-			b.lastBatch = uint32(n)
+			b.lastBatch = sources(out[:n])
 		}
 		if n > 0 || wt == 0 || b.sawWake || timeout > 0 && !time.Now().Before(deadline) {
 			if b.r.Overflowed()+b.overflowAdd != b.overflowSeen {
@@ -72,6 +78,18 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		}
 		// Only internal completions arrived: keep waiting.
 	}
+}
+
+// sources counts the ops a batch of completions came from, as runs of equal
+// tokens: a multishot op's completions from one kernel pass are adjacent.
+func sources(cs []backend.Completion) uint32 {
+	k := uint32(0)
+	for i := range cs {
+		if i == 0 || cs[i].Token != cs[i-1].Token {
+			k++
+		}
+	}
+	return k
 }
 
 // drainSynth moves synthetic completions into out.
@@ -135,7 +153,9 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	if len(b.track) > 0 {
 		op = b.track[tok]
 	}
-	if f&ring.CQEFBuffer != 0 && b.br != nil {
+	if f&ring.CQEFBuffer != 0 && b.inc != nil && b.fromInc(tok, op) {
+		b.incCQE(cqe, c)
+	} else if f&ring.CQEFBuffer != 0 && b.br != nil {
 		id := cqe.BufferID()
 		// A multishot recvmsg's buffer is handed out even for an empty
 		// datagram (it holds the name), and even while closing (its control
@@ -157,6 +177,67 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		b.finished(tok)
 	}
 	return true
+}
+
+// fromInc reports whether the buffer of op's (found by tok when untracked)
+// completion came from the incrementally consumed ring: a stream recv's.
+func (b *Backend) fromInc(tok backend.Token, op *backend.Op) bool {
+	if op == nil {
+		op = b.live.Lookup(tok)
+	}
+	return op != nil && op.Kind == backend.KindRecv
+}
+
+// incCQE accounts for a CQE that used inc buffer id: its data follows what
+// the kernel put in the buffer before; the completion hands the data out
+// (BufID incBit|handle) unless there is none or the backend is closing.
+func (b *Backend) incCQE(cqe *ring.CQE, c *backend.Completion) {
+	id := cqe.BufferID()
+	if int(id) >= len(b.incOff) {
+		c.Res = -int32(unix.EIO) // cannot happen: the kernel names a buffer of the ring
+		return
+	}
+	off, n := b.incOff[id], uint32(max(cqe.Res, 0))
+	if cqe.Flags&ring.CQEFBufMore == 0 {
+		b.incKernel[id] = false
+	}
+	if int(off+n) > b.inc.Size() {
+		c.Res = -int32(unix.EIO) // cannot happen: the kernel fills the buffer in order
+		n = 0
+	}
+	b.incOff[id] = off + n
+	if n > 0 && !b.closing {
+		k := len(b.hFree)
+		if k == 0 {
+			// 32768 completions unreleased: the caller leaks buffers. The
+			// bytes cannot be handed out without a name; say so loudly.
+			c.Res = -int32(unix.ENOBUFS)
+			b.log.Error("gyre/backend/uring: provided buffers never released; received bytes dropped",
+				"unreleased", incHandles, "bytes", n)
+			b.incRecycle(id)
+			return
+		}
+		h := b.hFree[k-1]
+		b.hFree = b.hFree[:k-1]
+		b.hUsed[h], b.hBuf[h] = true, id
+		c.Flags |= backend.FlagBuffer
+		c.BufID = h | incBit
+		c.Buf = b.inc.Buffer(id)[off : off+n : off+n]
+		b.incRefs[id]++
+		return
+	}
+	b.incRecycle(id)
+}
+
+// incRecycle gives inc buffer id back to the kernel once the kernel is done
+// with it and no completion still uses it.
+func (b *Backend) incRecycle(id uint16) {
+	if b.incKernel[id] || b.incRefs[id] > 0 {
+		return
+	}
+	b.incOff[id] = 0
+	b.incKernel[id] = true
+	b.inc.Recycle(id)
 }
 
 // recvMsgMulti turns c, a completion of multishot recvmsg op carrying a
