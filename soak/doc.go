@@ -17,7 +17,8 @@
 //
 //	GYRE_SOAK_SEED=1234 go test ./soak/ -run 'Soak/.*/seed=1234$' -v
 //
-// and replays the same faults as far as the run takes the same path (see
+// (GYRE_SOAK_DEBUG_OFF=fsdr switches off, per letter, failed ops, short
+// transfers, delays and reordering, to narrow a failure down) and replays the same faults as far as the run takes the same path (see
 // package faulty on the limits of determinism with real sockets). CI runs a
 // fixed small set of seeds on each backend; a long soak is
 //

@@ -149,7 +149,6 @@ type rec struct {
 	submitted bool // sh is in the wrapped backend
 	innerDone bool // sh reached its final completion
 	internal  bool // a cancel of the wrapper's own
-	cursor    int  // scratch for reorder
 }
 
 type pending struct {
