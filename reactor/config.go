@@ -87,6 +87,14 @@ type Config struct {
 	// CompletionBatch is how many completions one wait may return; default 256.
 	CompletionBatch int
 
+	// WrapBackend, if set, is a test hook: the backend New opens (after the
+	// Auto/Uring/Epoll choice) is passed to it on the loop's thread, and the
+	// loop uses what it returns instead — a backend that wraps the real one,
+	// such as the fault injector reactor/backend/faulty. The returned backend
+	// must obey the whole backend contract; Loop.Backend reports its Name.
+	// Production code leaves it nil.
+	WrapBackend func(backend.Backend) backend.Backend
+
 	// openUring, if set, replaces the io_uring backend constructor (tests
 	// inject set-up failures with it).
 	openUring func(backend.Config) (backend.Backend, error)

@@ -190,6 +190,9 @@ func (l *Loop) thread(ready chan<- error) {
 		ready <- err
 		return
 	}
+	if l.cfg.WrapBackend != nil {
+		be = l.cfg.WrapBackend(be)
+	}
 	l.be = be
 	if fellBack {
 		l.pub.fallback.Store(1)
