@@ -149,8 +149,8 @@ type Port[A transports.DatagramAddr, C Codec[A]] struct {
 	paused  bool
 	stopped bool
 	held    []heldDatagram[A] // received after PauseReading (the cancel raced), delivered at ResumeReading
-	peer    A   // after Connect
-	nobufs  int // consecutive ENOBUFS without a datagram
+	peer    A                 // after Connect
+	nobufs  int               // consecutive ENOBUFS without a datagram
 	done    []func()
 
 	// Send path scratch (no allocation per Write).
