@@ -52,8 +52,8 @@
 //     ring registered lazily, a probe) would have to be added to the list
 //     too, or it fails at run time with EACCES, in production rather than at
 //     build time. The controls that do bound io_uring are the system's:
-//     kernel.io_uring_disabled (1: only members of kernel.io_uring_group; 2:
-//     nobody) and seccomp, and gyre falls back to epoll when they refuse it
+//     kernel.io_uring_disabled (1: only privileged processes and members of
+//     kernel.io_uring_group; 2: nobody) and seccomp, and gyre falls back to epoll when they refuse it
 //     (reactor.Auto; CI runs that fallback with io_uring_disabled=2).
 //
 // Input from peers never reaches this package as anything but bytes in a
