@@ -20,7 +20,7 @@ have() { command -v "$1" >/dev/null 2>&1 || { echo "skip: $1 not installed"; ret
 free_port() {
   local p
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+): a port an outgoing connection holds refuses bind
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   fail "no free port found"

@@ -117,7 +117,7 @@ func Parse(desc string) (args []string, kw map[string]string, err error) {
 	if err := end(); err != nil {
 		return nil, nil, err
 	}
-	if args[0] == "" {
+	if len(args) == 0 || args[0] == "" { // "k=v" alone has no type
 		return nil, nil, badf(desc, "no endpoint type (expected e.g. tcp:8080)")
 	}
 	return args, kw, nil

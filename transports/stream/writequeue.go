@@ -57,7 +57,8 @@ type WriteQueue struct {
 	waiting bool
 	zcBusy  bool // a zero-copy notification is outstanding (head or wait)
 
-	cur int8 // what the last Next handed out
+	cur    int8 // what the last Next handed out
+	curLen int  // its length, for a copied chunk (Sent clamps to it)
 }
 
 // owned is a caller-owned buffer queued by WriteOwned.
@@ -156,7 +157,7 @@ func (q *WriteQueue) Next() (chunk []byte, zeroCopy bool) {
 	if limit >= 0 && len(b) > limit {
 		b = b[:limit]
 	}
-	q.cur = curCopied
+	q.cur, q.curLen = curCopied, len(b)
 	return b, false
 }
 
@@ -191,7 +192,9 @@ func (q *WriteQueue) sent(n int, notify bool) {
 	n = max(n, 0)
 	switch q.cur {
 	case curCopied:
-		n = min(n, len(q.sending)-q.sendOff)
+		// Clamp to the chunk, not to sending: a copied chunk stops at the
+		// next owned buffer, whose bytes go before the rest of sending.
+		n = min(n, q.curLen)
 		q.sendOff += n
 		q.copyOut += int64(n)
 	case curOwned:
