@@ -211,6 +211,15 @@ func (r *procRun) do() {
 				}
 			})
 		}
+		// The zombie check must see children: every child just spawned
+		// (none reaped yet: that needs a later turn) is listed.
+		if kids := children(t); kids != nil {
+			for _, k := range r.kids {
+				if k.pid != 0 && !kids[k.pid] {
+					t.Errorf("child %d (pid %d) not among /proc/self/task/*/children right after spawn", k.id, k.pid)
+				}
+			}
+		}
 	})
 	if !h.loop.Eventually(15*time.Second, func() bool { return r.ended == nProcs }) {
 		h.loop.Do(func() {
