@@ -6,20 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/gyre-io/gyre/protocols/echo"
 	"github.com/gyre-io/gyre/protocols/http"
 	"github.com/gyre-io/gyre/protocols/resp"
 	"github.com/gyre-io/gyre/reactor"
-	"github.com/gyre-io/gyre/reactor/backend"
-	"github.com/gyre-io/gyre/reactor/backend/faulty"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/tcp"
@@ -27,35 +22,6 @@ import (
 	"github.com/gyre-io/gyre/transports/tls/tlstest"
 	gunix "github.com/gyre-io/gyre/transports/unix"
 )
-
-// ciSeeds is the fixed set every `go test` runs on each backend.
-var ciSeeds = []uint64{1, 2, 3, 4, 5, 6, 7, 8}
-
-// gatedSeeds maps a seed to the bug it finds and that is not fixed yet;
-// such a seed is skipped with that note.
-var gatedSeeds = map[uint64]string{}
-
-func seeds(t *testing.T) []uint64 {
-	if v := os.Getenv("GYRE_SOAK_SEED"); v != "" {
-		s, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("GYRE_SOAK_SEED: %v", err)
-		}
-		return []uint64{s}
-	}
-	if v := os.Getenv("GYRE_SOAK_SEEDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			t.Fatalf("GYRE_SOAK_SEEDS: want a positive count, got %q", v)
-		}
-		out := make([]uint64, n)
-		for i := range out {
-			out[i] = uint64(i + 1)
-		}
-		return out
-	}
-	return ciSeeds
-}
 
 // clients per run and requests (or echo chunks) per client.
 const (
@@ -68,38 +34,33 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := seeds(t)
-	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
-		for _, tr := range []string{"tcp", "unix", "tls"} {
-			for _, pr := range []string{"echo", "resp", "http"} {
-				for _, seed := range ss {
-					t.Run(fmt.Sprintf("%s/%s/seed=%d", tr, pr, seed), func(t *testing.T) {
-						if why, ok := gatedSeeds[seed]; ok {
-							t.Skip(why)
-						}
-						r := &run{t: t, kind: kind, tr: tr, pr: pr, seed: seed, pki: pki}
-						r.do()
-						if t.Failed() {
-							t.Logf("FAILING SEED %d (replay: GYRE_SOAK_SEED=%d GYRE_BACKEND=%s go test ./soak/ -run 'Soak/%s/%s/%s/seed=%d$' -v)",
-								seed, seed, kind, kind, tr, pr, seed)
-						}
-					})
-				}
-			}
+	var cases []string
+	for _, tr := range []string{"tcp", "unix", "tls"} {
+		for _, pr := range []string{"echo", "resp", "http"} {
+			cases = append(cases, tr+"/"+pr)
 		}
+	}
+	eachSeed(t, cases, func(t *testing.T, kind reactor.BackendKind, c string, seed uint64) {
+		tr, pr, _ := strings.Cut(c, "/")
+		r := &run{t: t, tr: tr, pr: pr, seed: seed, pki: pki}
+		r.h = startHarness(t, kind, seed)
+		if r.h == nil {
+			return
+		}
+		r.loop = r.h.loop
+		r.do()
 	})
 }
 
 type run struct {
 	t    *testing.T
-	kind reactor.BackendKind
+	h    *harness
 	tr   string
 	pr   string
 	seed uint64
 	pki  *tlstest.PKI
 
 	loop    *reactortest.Loop
-	fb      *faulty.Backend
 	servers []*end
 	clients []*end
 	done    int // clients finished (lost or failed)
@@ -310,28 +271,6 @@ func (r *run) serverFactory() transports.Factory {
 
 func (r *run) do() {
 	t := r.t
-	baseline := goleak.IgnoreCurrent()
-	fdsBefore := reactortest.FDCount()
-	cfg := reactor.Config{
-		WrapBackend: func(be backend.Backend) backend.Backend {
-			fc := faulty.Config{Seed: r.seed}
-			if os.Getenv("GYRE_SOAK_DEBUG_OFF") != "" { // GYRE_SOAK_DEBUG_OFF=fsdr turns off faults, shorts, delays, reorders
-				off := map[byte]*float64{'f': &fc.FaultRate, 's': &fc.ShortRate, 'd': &fc.DelayRate, 'r': &fc.ReorderRate}
-				for _, ch := range []byte(os.Getenv("GYRE_SOAK_DEBUG_OFF")) {
-					if p := off[ch]; p != nil {
-						*p = -1
-					}
-				}
-			}
-			r.fb = faulty.New(be, fc)
-			return r.fb
-		},
-		DrainTimeout: 2 * time.Second,
-	}
-	r.loop = reactortest.Start(t, r.kind, cfg)
-	if t.Skipped() {
-		return
-	}
 	path := filepath.Join(t.TempDir(), "s.sock")
 	var dest string
 	r.loop.Do(func() {
@@ -405,31 +344,8 @@ func (r *run) do() {
 		})
 	}
 	r.loop.Do(func() { _ = r.port.Close() })
-	var inflight, pending int
-	var inj faulty.Stats
-	ok := r.loop.Eventually(5*time.Second, func() bool {
-		inflight, pending, inj = r.loop.InFlight(), r.loop.PendingCalls(), r.fb.Injected()
-		return inflight == 0 && pending == 0 && inj.OpsInFlight == 0 && inj.BuffersOut == 0
-	})
-	if !ok {
-		t.Errorf("not back to rest: InFlight=%d PendingCalls=%d injector=%+v", inflight, pending, inj)
-	}
-	if inj.BadReleases != 0 {
-		t.Errorf("buffers released that were not lent: %d", inj.BadReleases)
-	}
-	r.loop.StopWait()
-	for _, err := range r.loop.Errors() {
-		var pe *reactor.PanicError
-		if errors.As(err, &pe) {
-			t.Errorf("callback panicked: %v\n%s", pe, pe.Stack)
-		}
-	}
-	r.check()
-	if n := reactortest.FDCount(); n != fdsBefore {
-		t.Errorf("descriptors: %d before, %d after", fdsBefore, n)
-	}
-	goleak.VerifyNone(t, baseline)
-	t.Logf("injected: %+v", inj)
+	inj := r.h.settle()
+	r.h.stop(inj, r.check)
 }
 
 // check verifies the byte and lifecycle invariants on the recorded ends.
