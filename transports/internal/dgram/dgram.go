@@ -285,6 +285,9 @@ func (p *Port[A, C]) OpComplete(slot int, c *backend.Completion) {
 		if !p.stopped && p.peer != *new(A) {
 			p.refused()
 		}
+	case c.Res == -int32(unix.EINTR), c.Res == -int32(unix.EAGAIN):
+		// Retryable: nothing was received and nothing is wrong.
+		p.arm()
 	case c.Res == -int32(unix.ENOBUFS):
 		// The pool ran dry; the datagrams wait in the socket. Re-arm at
 		// once the first time, then give the pool a moment.
