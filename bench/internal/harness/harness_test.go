@@ -63,14 +63,36 @@ func TestParseTools(t *testing.T) {
 func TestParseStat(t *testing.T) {
 	// A command name with spaces and parentheses, utime 250, stime 50 ticks.
 	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 100 1000000 200 18446744073709551615\n"
-	d, err := parseStat([]byte(line))
+	user, sys, err := parseStat([]byte(line))
 	require.NoError(t, err)
-	require.Equal(t, 3*time.Second, d)
-	_, err = parseStat([]byte("garbage"))
+	require.Equal(t, 2500*time.Millisecond, user)
+	require.Equal(t, 500*time.Millisecond, sys)
+	_, _, err = parseStat([]byte("garbage"))
 	require.Error(t, err)
 	self, err := CPUTime(os.Getpid())
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, self, time.Duration(0))
+
+	vol, invol := parseCtxSwitches([]byte("Name:\tx\nvoluntary_ctxt_switches:\t17\nnonvoluntary_ctxt_switches:\t4\n"))
+	require.Equal(t, int64(17), vol)
+	require.Equal(t, int64(4), invol)
+	vol, invol = parseCtxSwitches([]byte("Name:\tx\n"))
+	require.Zero(t, vol+invol)
+
+	// This process: a sleep is a voluntary context switch of this thread,
+	// which ReadUsage must see in the sum over /proc/self/task/*/status.
+	u0, err := ReadUsage(os.Getpid())
+	require.NoError(t, err)
+	for range 3 {
+		time.Sleep(time.Millisecond)
+	}
+	u1, err := ReadUsage(os.Getpid())
+	require.NoError(t, err)
+	d := u1.Sub(u0)
+	require.Positive(t, d.VolCS, "voluntary context switches over three sleeps")
+	require.GreaterOrEqual(t, d.User, time.Duration(0))
+	require.Equal(t, d.User+d.Sys, d.CPU())
+	require.Equal(t, d.VolCS+d.InvolCS, d.CtxSwitches())
 }
 
 func TestStatAndSummarize(t *testing.T) {

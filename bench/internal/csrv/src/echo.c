@@ -65,6 +65,8 @@ static int nwaiting;
 static int listenfd;
 static struct signalfd_siginfo sigbuf;
 static int stopping;
+/* Counters printed on stderr at exit (the test checks the paths it forces). */
+static unsigned long n_accepted, n_closed, n_short_sends, n_enobufs;
 
 static void die(const char *what, int err)
 {
@@ -158,6 +160,7 @@ static void maybe_close(int idx)
 		return;
 	drop_queue(c);
 	c->open = 0;
+	n_closed++;
 	if (fixed) {
 		struct io_uring_sqe *sqe = sqe_get();
 		io_uring_prep_close_direct(sqe, idx);
@@ -200,6 +203,7 @@ static void on_accept(struct io_uring_cqe *cqe)
 		return;
 	}
 	struct conn *c = &conns[idx];
+	n_accepted++;
 	memset(c, 0, sizeof *c);
 	c->open = 1;
 	c->qhead = c->qtail = -1;
@@ -232,6 +236,7 @@ static void on_recv(struct io_uring_cqe *cqe, int idx)
 	} else if (cqe->res == 0) {
 		c->eof = 1;
 	} else if (cqe->res == -ENOBUFS) {
+		n_enobufs++;
 		if (!c->dead && !c->waiting) {
 			c->waiting = 1;
 			waiting[nwaiting++] = idx;
@@ -265,6 +270,8 @@ static void on_send(struct io_uring_cqe *cqe, int idx)
 			c->qtail = -1;
 		c->qoff = 0;
 		recycle(bid);
+	} else {
+		n_short_sends++;
 	}
 	if (c->qhead >= 0)
 		send_head(idx);
@@ -465,5 +472,7 @@ int main(int argc, char **argv)
 			rearm_waiting();
 	}
 	io_uring_queue_exit(&ring);
+	fprintf(stderr, "c-liburing echo: stats accepted=%lu closed=%lu short_sends=%lu enobufs=%lu\n",
+		n_accepted, n_closed, n_short_sends, n_enobufs);
 	return 0;
 }
