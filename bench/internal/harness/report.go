@@ -226,3 +226,13 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// FormatNum formats v compactly ("–" when negative).
+func FormatNum(v float64) string { return fmtNum(v) }
+
+// FormatStat formats s as "median [min–max]".
+func FormatStat(s Stat) string { return fmtStat(s) }
+
+// FormatRatio formats a ratio as "median× [min–max]", with " ✓" when at
+// least MinReps values all lie on one side of 1.
+func FormatRatio(s Stat) string { return fmtRatio(s, MinReps) }
