@@ -53,12 +53,14 @@ func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, hav
 	if !quick {
 		p.workloads = append(p.workloads, harness.Workload{Name: wEcho4K, Proto: "echo", Tool: "load", Conns: 50, Size: 4 << 10, Depth: 1})
 	}
-	p.workloads = append(p.workloads,
-		ping16,
-		harness.Workload{Name: "RESP SET/GET 64 B × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 1, Op: "setget"},
-		harness.Workload{Name: "UDP echo 64 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 64, Depth: 1, Impls: udpImpls},
-		harness.Workload{Name: "UDP echo 1,400 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 1400, Depth: 1, Impls: udpImpls},
-	)
+	p.workloads = append(p.workloads, ping16)
+	if !quick { // -quick keeps the targets' workloads and one UDP shape (about two minutes)
+		p.workloads = append(p.workloads, harness.Workload{Name: "RESP SET/GET 64 B × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 1, Op: "setget"})
+	}
+	p.workloads = append(p.workloads, harness.Workload{Name: "UDP echo 64 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 64, Depth: 1, Impls: udpImpls})
+	if !quick {
+		p.workloads = append(p.workloads, harness.Workload{Name: "UDP echo 1,400 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 1400, Depth: 1, Impls: udpImpls})
+	}
 	if haveWrk {
 		p.workloads = append(p.workloads, harness.Workload{Name: wHTTPWrk, Proto: "http", Tool: "wrk", Conns: 50})
 	}
@@ -138,7 +140,7 @@ type conditions struct {
 
 func compareMain(args []string) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "short run (3 repetitions of 1 s; about two minutes)")
+	quick := fs.Bool("quick", false, "short run: 3 repetitions of 1 s of the targets' workloads and UDP 64 B (about two minutes)")
 	out := fs.String("out", "bench-out", "directory for samples.json and chart.svg")
 	reps := fs.Int("reps", 0, "repetitions (default 5, quick 3)")
 	dur := fs.Duration("duration", 0, "measured window per run (default 3s, quick 1s)")
@@ -338,7 +340,7 @@ func report(w io.Writer, cond conditions, samples []harness.Sample, out, readme 
 	harness.WriteMarkdown(w, groups)
 	fmt.Fprintf(w, "\n## Targets (issue 16)\n\n")
 	harness.WriteTargets(w, targets)
-	title := fmt.Sprintf("gyre vs net vs gnet — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
+	title := fmt.Sprintf("gyre vs net, gnet and C liburing — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
 	if out != "" {
 		if err := writeOut(out, cond, samples, groups); err != nil {
 			return err
@@ -375,7 +377,7 @@ func writeOut(dir string, cond conditions, samples []harness.Sample, groups []ha
 	if err := os.WriteFile(filepath.Join(dir, "samples.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	title := fmt.Sprintf("gyre vs net vs gnet — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
+	title := fmt.Sprintf("gyre vs net, gnet and C liburing — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
 	return writeSVG(filepath.Join(dir, "chart.svg"), title, groups)
 }
 

@@ -109,3 +109,25 @@ func TestCompareReadme(t *testing.T) {
 	require.Equal(t, 1, run([]string{"compare", "-from", filepath.Join(dir, "missing.json")}))
 	require.Equal(t, 2, run([]string{"compare", "stray"}))
 }
+
+// TestPlanCoversTargets: every workload a target names is in the full plan
+// (with wrk and redis-benchmark), and -quick keeps the echo, RESP -P16 and
+// HTTP ones.
+func TestPlanCoversTargets(t *testing.T) {
+	names := func(p plan) map[string]bool {
+		m := map[string]bool{}
+		for _, w := range p.workloads {
+			m[w.Name] = true
+		}
+		return m
+	}
+	full := names(makePlan(false, 0, 0, 0, true, true))
+	for _, tg := range issueTargets(conditions{MainSection: "main"}) {
+		require.True(t, full[tg.Workload], "target workload %q not in the full plan", tg.Workload)
+	}
+	quick := names(makePlan(true, 0, 0, 0, true, true))
+	for _, w := range []string{wEcho50, wPingPong, wEcho64K, wPing16, wHTTPWrk} {
+		require.True(t, quick[w], "-quick lacks %q", w)
+	}
+	require.Len(t, quick, 6, "-quick stays about two minutes")
+}
