@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gyre-io/gyre/bench/internal/csrv"
 	"github.com/gyre-io/gyre/bench/internal/harness"
 	"github.com/gyre-io/gyre/transports/tls/tlstest"
 )
@@ -41,26 +43,34 @@ func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, hav
 	if duration > 0 {
 		p.duration = duration
 	}
-	echo50 := harness.Workload{Name: "echo 64 B × 50 conns", Proto: "echo", Tool: "load", Conns: 50, Size: 64, Depth: 1}
-	ping16 := harness.Workload{Name: "RESP PING pipelined 16 × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 16, Op: "ping"}
+	echo50 := harness.Workload{Name: wEcho50, Proto: "echo", Tool: "load", Conns: 50, Size: 64, Depth: 1}
+	ping16 := harness.Workload{Name: wPing16, Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 16, Op: "ping"}
 	p.workloads = []harness.Workload{
 		echo50,
-		{Name: "echo 64 B × 1 conn ping-pong", Proto: "echo", Tool: "load", Conns: 1, Size: 64, Depth: 1},
-		ping16,
-		{Name: "RESP SET/GET 64 B × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 1, Op: "setget"},
-		{Name: "UDP echo 64 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 64, Depth: 1, Impls: udpImpls},
-		{Name: "UDP echo 1,400 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 1400, Depth: 1, Impls: udpImpls},
+		{Name: wPingPong, Proto: "echo", Tool: "load", Conns: 1, Size: 64, Depth: 1},
+		{Name: wEcho64K, Proto: "echo", Tool: "load", Conns: 8, Size: 64 << 10, Depth: 1},
+	}
+	if !quick {
+		p.workloads = append(p.workloads, harness.Workload{Name: wEcho4K, Proto: "echo", Tool: "load", Conns: 50, Size: 4 << 10, Depth: 1})
+	}
+	p.workloads = append(p.workloads, ping16)
+	if !quick { // -quick keeps the targets' workloads and one UDP shape (about two minutes)
+		p.workloads = append(p.workloads, harness.Workload{Name: "RESP SET/GET 64 B × 50 conns", Proto: "resp", Tool: "load", Conns: 50, Size: 64, Depth: 1, Op: "setget"})
+	}
+	p.workloads = append(p.workloads, harness.Workload{Name: "UDP echo 64 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 64, Depth: 1, Impls: udpImpls})
+	if !quick {
+		p.workloads = append(p.workloads, harness.Workload{Name: "UDP echo 1,400 B × 50 sockets", Proto: "udpecho", Tool: "load", Conns: 50, Size: 1400, Depth: 1, Impls: udpImpls})
 	}
 	if haveWrk {
-		p.workloads = append(p.workloads, harness.Workload{Name: "HTTP hello × 50 conns", Proto: "http", Tool: "wrk", Conns: 50})
+		p.workloads = append(p.workloads, harness.Workload{Name: wHTTPWrk, Proto: "http", Tool: "wrk", Conns: 50})
 	}
 	if !haveWrk || !quick {
-		p.workloads = append(p.workloads, harness.Workload{Name: "HTTP hello × 50 conns (bench load)", Proto: "http", Tool: "load", Conns: 50, Depth: 1})
+		p.workloads = append(p.workloads, harness.Workload{Name: wHTTPLoad, Proto: "http", Tool: "load", Conns: 50, Depth: 1})
 	}
 	if haveRB && !quick {
 		n := int64(p.duration.Seconds() * 400000)
 		p.workloads = append(p.workloads,
-			harness.Workload{Name: "RESP PING_MBULK -P 16 × 50 conns", Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 16, Size: 64, RBTest: "ping_mbulk", RBRequests: max(n, 100000)},
+			harness.Workload{Name: wRB16, Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 16, Size: 64, RBTest: "ping_mbulk", RBRequests: max(n, 100000)},
 			harness.Workload{Name: "RESP SET 64 B × 50 conns", Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 1, Size: 64, RBTest: "set", RBRequests: max(n/5, 20000)},
 			harness.Workload{Name: "RESP GET 64 B × 50 conns", Proto: "resp", Tool: "redis-benchmark", Conns: 50, Depth: 1, Size: 64, RBTest: "get", RBRequests: max(n/5, 20000)},
 		)
@@ -76,6 +86,18 @@ func makePlan(quick bool, reps int, warmup, duration time.Duration, haveWrk, hav
 	}
 	return p
 }
+
+// Workload names the targets refer to.
+const (
+	wEcho50   = "echo 64 B × 50 conns"
+	wPingPong = "echo 64 B × 1 conn ping-pong"
+	wEcho64K  = "echo 64 KiB × 8 conns"
+	wEcho4K   = "echo 4 KiB × 50 conns"
+	wPing16   = "RESP PING pipelined 16 × 50 conns"
+	wRB16     = "RESP PING_MBULK -P 16 × 50 conns"
+	wHTTPWrk  = "HTTP hello × 50 conns"
+	wHTTPLoad = "HTTP hello × 50 conns (bench load)"
+)
 
 // udpImpls run the UDP workloads (gnet's UDP is not wired into bench serve).
 var udpImpls = []string{"gyre-uring", "gyre-epoll", "net"}
@@ -106,13 +128,19 @@ type conditions struct {
 	ServerCPUs   string    `json:"server_cpus"`
 	ClientCPUs   string    `json:"client_cpus"`
 	Quota        string    `json:"quota,omitempty"`
+	Loops        int       `json:"loops"`
+	Args         []string  `json:"args"`
 	Notes        []string  `json:"notes"`
 	MeasuredFrom string    `json:"server_cpu_source"`
+	// MainSection labels the main matrix's samples (the targets' section).
+	MainSection string `json:"main_section"`
+	// CServer says whether the c-liburing row ran, and if not, why.
+	CServer string `json:"c_server"`
 }
 
 func compareMain(args []string) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "short run (3 repetitions of 1 s; about two minutes)")
+	quick := fs.Bool("quick", false, "short run: 3 repetitions of 1 s of the targets' workloads and UDP 64 B (about two minutes)")
 	out := fs.String("out", "bench-out", "directory for samples.json and chart.svg")
 	reps := fs.Int("reps", 0, "repetitions (default 5, quick 3)")
 	dur := fs.Duration("duration", 0, "measured window per run (default 3s, quick 1s)")
@@ -122,8 +150,34 @@ func compareMain(args []string) int {
 	only := fs.String("only", "", "run only workloads whose name contains this (comma-separated)")
 	serverCPU := fs.String("server-cpu", "1", "CPU list the server is pinned to (taskset -c)")
 	clientCPU := fs.String("client-cpu", "0", "CPU list the client is pinned to (taskset -c)")
+	cServer := fs.Bool("c", true, "add the C liburing echo server row (built with gcc when liburing's headers exist)")
+	readme := fs.String("readme", "", "rewrite the generated block of this README (between "+beginMarker+" and "+endMarker+") and write the chart to docs/bench.svg beside it")
+	from := fs.String("from", "", "do not run: report from this samples.json of an earlier run")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench compare: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *readme != "" {
+		// Fail before a long run, not after it.
+		if err := checkReadme(*readme); err != nil {
+			fmt.Fprintln(os.Stderr, "bench compare:", err)
+			return 1
+		}
+	}
+	if *from != "" {
+		cond, samples, err := readSamples(*from)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench compare:", err)
+			return 1
+		}
+		if err := report(os.Stdout, cond, samples, "", *readme); err != nil {
+			fmt.Fprintln(os.Stderr, "bench compare:", err)
+			return 1
+		}
+		return 0
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -152,8 +206,8 @@ func compareMain(args []string) int {
 	cond := conditions{
 		Started: time.Now(), GoVersion: runtime.Version(), Kernel: kernel(), CPUs: ncpu, Quick: *quick,
 		Reps: p.reps, WarmupS: p.warmup.Seconds(), DurationS: p.duration.Seconds(),
-		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU,
-		MeasuredFrom: "utime+stime of the server process (/proc/PID/stat, all threads incl. io_uring workers) between the client's MEASURE start/end lines (wrk, redis-benchmark: over the whole client run)",
+		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU, Loops: *loops, Args: args,
+		MeasuredFrom: "utime+stime of the server process (/proc/PID/stat, all threads incl. io_uring workers) between the client's MEASURE start/end lines (wrk, redis-benchmark: over the whole client run); user = utime, kernel = stime; context switches summed over /proc/PID/task/*/status",
 	}
 	multiCPUs := "0-" + fmt.Sprint(ncpu-1)
 	if !harness.HaveTaskset() {
@@ -187,8 +241,31 @@ func compareMain(args []string) int {
 			section = fmt.Sprintf("%s, server quota %.2f CPU", section, *quota)
 		}
 	}
+	cond.MainSection = section
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	systems := systemsFor(*loops)
+	switch {
+	case !*cServer:
+		cond.CServer = "c-liburing row left out (-c=false)"
+	case *loops > 1:
+		cond.CServer = "c-liburing row left out: it is one thread, the matrix runs -loops " + fmt.Sprint(*loops)
+	default:
+		dir, err := os.MkdirTemp("", "gyre-bench-c")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench compare:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		bin, err := csrv.Build(ctx, dir)
+		if err != nil {
+			cond.CServer = fmt.Sprintf("c-liburing row skipped: %v", err)
+		} else {
+			cond.CServer = "c-liburing: bench/internal/csrv/src/echo.c built with gcc -O2 (one thread; echo workloads only)"
+			systems = append(systems, harness.System{Name: "c-liburing", Impl: "c-liburing", Loops: 1, Cmd: []string{bin}, Protos: []string{"echo"}})
+		}
+	}
+	cond.Notes = append(cond.Notes, cond.CServer)
 	opts := harness.Options{
 		Self: self, Reps: p.reps, Warmup: p.warmup, Duration: p.duration,
 		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU, MultiServerCPUs: multiCPUs,
@@ -218,9 +295,9 @@ func compareMain(args []string) int {
 		opts.ClientCPUs = ""
 		cond.Notes = append(cond.Notes, fmt.Sprintf("-loops %d: servers may use CPUs %s and the client is unpinned", *loops, multiCPUs))
 	}
-	fmt.Fprintf(os.Stderr, "bench compare: %d workloads × %d reps × 4 systems (+ %d loops workloads); server CPUs %q, client CPUs %q\n",
-		len(p.workloads), p.reps, len(p.loopsWorkloads), opts.ServerCPUs, opts.ClientCPUs)
-	samples := harness.RunMatrix(ctx, opts, p.workloads, systemsFor(*loops))
+	fmt.Fprintf(os.Stderr, "bench compare: %d workloads × %d reps × %d systems (+ %d loops workloads); server CPUs %q, client CPUs %q\n",
+		len(p.workloads), p.reps, len(systems), len(p.loopsWorkloads), opts.ServerCPUs, opts.ClientCPUs)
+	samples := harness.RunMatrix(ctx, opts, p.workloads, systems)
 	if len(p.loopsWorkloads) > 0 && ctx.Err() == nil {
 		lo := opts
 		lo.Section = "1 vs 2 loops"
@@ -236,25 +313,54 @@ func compareMain(args []string) int {
 		}
 		samples = append(samples, harness.RunMatrix(ctx, lo, p.loopsWorkloads, sys)...)
 	}
-	groups := harness.Summarize(samples)
-	fmt.Printf("# gyre bench compare (%s)\n\n", map[bool]string{true: "quick", false: "full"}[*quick])
-	fmt.Printf("Machine: %d CPUs, %s, %s. Shared and noisy: treat single runs with suspicion; a ratio is a finding only when every repetition is on one side of 1 over ≥5 interleaved repetitions (marked ✓).\n\n", ncpu, cond.Kernel, cond.GoVersion)
-	fmt.Printf("Conditions: %d repetitions, systems interleaved A B C D per repetition; warm-up %v, window %v; server pinned to CPU %q, client (bench load / wrk -t1 / redis-benchmark) to CPU %q. Server CPU/req = %s ÷ requests in the window. Ratios are per repetition against net (and gnet) of the same repetition: median [min–max].\n",
-		p.reps, p.warmup, p.duration, opts.ServerCPUs, opts.ClientCPUs, cond.MeasuredFrom)
-	for _, n := range cond.Notes {
-		fmt.Printf("\nNote: %s.", n)
-	}
-	fmt.Println()
-	harness.WriteMarkdown(os.Stdout, groups)
-	if err := writeOut(*out, cond, samples, groups); err != nil {
+	if err := report(os.Stdout, cond, samples, *out, *readme); err != nil {
 		fmt.Fprintln(os.Stderr, "bench compare:", err)
 		return 1
 	}
-	fmt.Printf("\nSamples: %s, chart: %s\n", filepath.Join(*out, "samples.json"), filepath.Join(*out, "chart.svg"))
 	if ctx.Err() != nil {
 		return 1
 	}
 	return 0
+}
+
+// report prints the markdown report of samples, writes samples.json and
+// chart.svg to out (unless out is ""), and rewrites readme's generated block
+// (unless readme is "").
+func report(w io.Writer, cond conditions, samples []harness.Sample, out, readme string) error {
+	groups := harness.Summarize(samples)
+	targets := harness.EvalTargets(samples, issueTargets(cond))
+	fmt.Fprintf(w, "# gyre bench compare (%s)\n\n", map[bool]string{true: "quick", false: "full"}[cond.Quick])
+	fmt.Fprintf(w, "Machine: %d CPUs, %s, %s. Shared and noisy: treat single runs with suspicion; a ratio is a finding only when every repetition is on one side of 1 over ≥5 interleaved repetitions (marked ✓).\n\n", cond.CPUs, cond.Kernel, cond.GoVersion)
+	fmt.Fprintf(w, "Conditions: %d repetitions, systems interleaved A B C D per repetition; warm-up %vs, window %vs; server pinned to CPU %q, client (bench load / wrk -t1 / redis-benchmark) to CPU %q. Server CPU/req = %s ÷ requests in the window. Ratios are per repetition against net (and gnet) of the same repetition: median [min–max].\n",
+		cond.Reps, cond.WarmupS, cond.DurationS, cond.ServerCPUs, cond.ClientCPUs, cond.MeasuredFrom)
+	for _, n := range cond.Notes {
+		fmt.Fprintf(w, "\nNote: %s.", n)
+	}
+	fmt.Fprintln(w)
+	harness.WriteMarkdown(w, groups)
+	fmt.Fprintf(w, "\n## Targets (issue 16)\n\n")
+	harness.WriteTargets(w, targets)
+	title := fmt.Sprintf("gyre vs net, gnet and C liburing — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
+	if out != "" {
+		if err := writeOut(out, cond, samples, groups); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nSamples: %s, chart: %s\n", filepath.Join(out, "samples.json"), filepath.Join(out, "chart.svg"))
+	}
+	if readme != "" {
+		svg := filepath.Join(filepath.Dir(readme), "docs", "bench.svg")
+		if err := os.MkdirAll(filepath.Dir(svg), 0o755); err != nil {
+			return err
+		}
+		if err := writeSVG(svg, title, groups); err != nil {
+			return err
+		}
+		if err := updateReadme(readme, readmeBlock(cond, groups, targets, "docs/bench.svg")); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nREADME: %s (generated block rewritten), chart: %s\n", readme, svg)
+	}
+	return nil
 }
 
 func writeOut(dir string, cond conditions, samples []harness.Sample, groups []harness.Group) error {
@@ -271,12 +377,38 @@ func writeOut(dir string, cond conditions, samples []harness.Sample, groups []ha
 	if err := os.WriteFile(filepath.Join(dir, "samples.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, "chart.svg"))
+	title := fmt.Sprintf("gyre vs net, gnet and C liburing — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
+	return writeSVG(filepath.Join(dir, "chart.svg"), title, groups)
+}
+
+func writeSVG(path, title string, groups []harness.Group) error {
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	title := fmt.Sprintf("gyre vs net vs gnet — %s, %d CPUs (shared, noisy machine)", cond.Started.Format("2006-01-02 15:04"), cond.CPUs)
 	return errors.Join(harness.WriteSVG(f, title, groups), f.Close())
+}
+
+// readSamples reads a samples.json written by writeOut.
+func readSamples(path string) (conditions, []harness.Sample, error) {
+	var v struct {
+		Conditions conditions       `json:"conditions"`
+		Samples    []harness.Sample `json:"samples"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return v.Conditions, nil, err
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v.Conditions, nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(v.Samples) == 0 {
+		return v.Conditions, nil, fmt.Errorf("%s: no samples", path)
+	}
+	if v.Conditions.MainSection == "" {
+		v.Conditions.MainSection = v.Samples[0].Section
+	}
+	return v.Conditions, v.Samples, nil
 }
 
 func kernel() string {

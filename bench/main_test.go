@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gyre-io/gyre/bench/internal/csrv"
 	"github.com/gyre-io/gyre/bench/internal/harness"
 	"github.com/gyre-io/gyre/reactor"
 )
@@ -168,6 +169,14 @@ func TestCompareMatrixSmall(t *testing.T) {
 	if backendAvailable(reactor.Uring) == nil {
 		sys = append(sys, harness.System{Name: "gyre-uring", Impl: "gyre-uring", Loops: 1})
 	}
+	// The C liburing row where it builds (harness.StartCommand; echo only).
+	if err := csrv.Available(); err != nil {
+		t.Logf("no c-liburing row: %v", err)
+	} else {
+		bin, err := csrv.Build(context.Background(), t.TempDir())
+		require.NoError(t, err)
+		sys = append(sys, harness.System{Name: "c-liburing", Impl: "c-liburing", Loops: 1, Cmd: []string{bin}, Protos: []string{"echo"}})
+	}
 	cpus := ""
 	if harness.HaveTaskset() {
 		cpus = "0"
@@ -175,16 +184,26 @@ func TestCompareMatrixSmall(t *testing.T) {
 	samples := harness.RunMatrix(context.Background(), harness.Options{
 		Self: exe, Reps: 1, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond,
 		ServerCPUs: cpus, ClientCPUs: cpus, Section: "test",
-	}, []harness.Workload{{Name: "echo", Proto: "echo", Tool: "load", Conns: 4, Size: 64, Depth: 1}}, sys)
-	require.Len(t, samples, len(sys))
+	}, []harness.Workload{
+		{Name: "echo", Proto: "echo", Tool: "load", Conns: 4, Size: 64, Depth: 1},
+		{Name: "resp", Proto: "resp", Tool: "load", Conns: 2, Depth: 1},
+	}, sys)
+	cRow := 0
+	if sys[len(sys)-1].Impl == "c-liburing" {
+		cRow = 1
+	}
+	require.Len(t, samples, 2*len(sys)-cRow, "c-liburing runs echo only")
 	for _, s := range samples {
 		require.Empty(t, s.Error, s.System)
 		require.Positive(t, s.Requests, s.System)
 		require.Zero(t, s.Errors, s.System)
 		require.GreaterOrEqual(t, s.CPUPerReqUs, 0.0)
+		require.InDelta(t, s.CPUPerReqUs, s.UserPerReqUs+s.SysPerReqUs, 1e-6)
+		require.GreaterOrEqual(t, s.CtxSwPerReq, 0.0)
+		require.False(t, s.Impl == "c-liburing" && s.Workload != "echo")
 	}
 	groups := harness.Summarize(samples)
-	require.Len(t, groups, 1)
+	require.Len(t, groups, 2)
 	var md strings.Builder
 	harness.WriteMarkdown(&md, groups)
 	require.Contains(t, md.String(), "| net |")

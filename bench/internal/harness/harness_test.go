@@ -63,14 +63,36 @@ func TestParseTools(t *testing.T) {
 func TestParseStat(t *testing.T) {
 	// A command name with spaces and parentheses, utime 250, stime 50 ticks.
 	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 100 1000000 200 18446744073709551615\n"
-	d, err := parseStat([]byte(line))
+	user, sys, err := parseStat([]byte(line))
 	require.NoError(t, err)
-	require.Equal(t, 3*time.Second, d)
-	_, err = parseStat([]byte("garbage"))
+	require.Equal(t, 2500*time.Millisecond, user)
+	require.Equal(t, 500*time.Millisecond, sys)
+	_, _, err = parseStat([]byte("garbage"))
 	require.Error(t, err)
 	self, err := CPUTime(os.Getpid())
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, self, time.Duration(0))
+
+	vol, invol := parseCtxSwitches([]byte("Name:\tx\nvoluntary_ctxt_switches:\t17\nnonvoluntary_ctxt_switches:\t4\n"))
+	require.Equal(t, int64(17), vol)
+	require.Equal(t, int64(4), invol)
+	vol, invol = parseCtxSwitches([]byte("Name:\tx\n"))
+	require.Zero(t, vol+invol)
+
+	// This process: a sleep is a voluntary context switch of this thread,
+	// which ReadUsage must see in the sum over /proc/self/task/*/status.
+	u0, err := ReadUsage(os.Getpid())
+	require.NoError(t, err)
+	for range 3 {
+		time.Sleep(time.Millisecond)
+	}
+	u1, err := ReadUsage(os.Getpid())
+	require.NoError(t, err)
+	d := u1.Sub(u0)
+	require.Positive(t, d.VolCS, "voluntary context switches over three sleeps")
+	require.GreaterOrEqual(t, d.User, time.Duration(0))
+	require.Equal(t, d.User+d.Sys, d.CPU())
+	require.Equal(t, d.VolCS+d.InvolCS, d.CtxSwitches())
 }
 
 func TestStatAndSummarize(t *testing.T) {
@@ -130,4 +152,51 @@ func TestQuotaCgroup(t *testing.T) {
 	require.True(t, os.IsNotExist(err), "cgroup directory must be removed")
 	_, err = NewQuota(0)
 	require.Error(t, err)
+}
+
+func TestEvalTargets(t *testing.T) {
+	var samples []Sample
+	add := func(wl, sys string, reps int, cpu func(rep int) float64) {
+		for rep := 1; rep <= reps; rep++ {
+			samples = append(samples, Sample{Section: "main", Workload: wl, System: sys, Rep: rep,
+				Metrics: Metrics{RPS: 1000 * cpu(rep), P99us: 10 * cpu(rep), Requests: 100}, CPUPerReqUs: cpu(rep)})
+		}
+	}
+	one := func(int) float64 { return 10 }
+	add("a", "ref", 5, one)
+	add("a", "low", 5, func(rep int) float64 { return 7 + 0.1*float64(rep) }) // 0.71–0.75
+	add("a", "mixed", 5, func(rep int) float64 { return []float64{7, 7, 7, 9, 7}[rep-1] })
+	add("a", "high", 5, func(int) float64 { return 12 })
+	add("b", "ref", 3, one)
+	add("b", "low", 3, func(int) float64 { return 5 })
+	samples = append(samples, Sample{Section: "main", Workload: "a", System: "broken", Rep: 1, Error: "boom"})
+	tg := func(wl, sys string, limit float64) Target {
+		return Target{Goal: sys, Section: "main", Workload: wl, System: sys, Ref: "ref", Metric: "cpu", Limit: limit}
+	}
+	absent := tg("a", "c-liburing", 1)
+	absent.Absent = "no C row"
+	skip := tg("a", "low", 1.5)
+	skip.Metric, skip.AtLeast, skip.Skip = "rps", true, "run with -quota"
+	atLeast := tg("a", "high", 1.1)
+	atLeast.Metric, atLeast.AtLeast = "rps", true
+	rs := EvalTargets(samples, []Target{
+		tg("a", "low", 0.8), tg("a", "mixed", 0.8), tg("a", "high", 0.8), tg("b", "low", 0.8),
+		absent, tg("a", "broken", 1), tg("zzz", "low", 1), skip, atLeast,
+	})
+	require.Len(t, rs, 9)
+	require.Equal(t, Met, rs[0].Status)
+	require.InDelta(t, 0.73, rs[0].Ratio.Median, 1e-9)
+	require.Equal(t, NotShown, rs[1].Status, "median 0.7 but one repetition at 0.9")
+	require.Equal(t, Missed, rs[2].Status)
+	require.Equal(t, "not met: 3 repetitions (a finding needs 5)", rs[3].Status)
+	require.Equal(t, "not measured: no C row", rs[4].Status)
+	require.Equal(t, "not measured: no repetition where both broken and ref succeeded", rs[5].Status)
+	require.Equal(t, "not measured: workload not in this run", rs[6].Status)
+	require.Equal(t, "not measured: run with -quota", rs[7].Status)
+	require.Equal(t, 0, rs[7].Ratio.N)
+	require.Equal(t, Met, rs[8].Status, "req/s 1.2× ≥ 1.1 in every repetition")
+	var md strings.Builder
+	WriteTargets(&md, rs)
+	require.Contains(t, md.String(), "| low | a | 0.73× [0.71–0.75] (5) | met ✓ |")
+	require.Contains(t, md.String(), "| c-liburing | a | – | not measured: no C row |")
 }

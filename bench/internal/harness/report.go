@@ -43,6 +43,8 @@ type Row struct {
 	System               string
 	RPS, P50, P99, P999  Stat
 	CPU                  Stat // µs of server CPU per request
+	User, Sys            Stat // its user-space (utime) and kernel (stime) shares
+	CtxSw                Stat // server context switches per request
 	RPSvsNet, CPUvsNet   Stat // per-repetition ratios against net
 	RPSvsGnet, CPUvsGnet Stat // per-repetition ratios against gnet
 	Errors               int64
@@ -104,7 +106,7 @@ func Summarize(samples []Sample) []Group {
 		netRef, gnetRef := ref("net"), ref("gnet")
 		for _, name := range systems {
 			r := Row{System: name}
-			var rps, p50, p99, p999, cpu, rn, cn, rg, cg []float64
+			var rps, p50, p99, p999, cpu, user, sys, cs, rn, cn, rg, cg []float64
 			for _, s := range bySys[name] {
 				if s.Error != "" {
 					r.Failed++
@@ -119,6 +121,9 @@ func Summarize(samples []Sample) []Group {
 				p99 = append(p99, s.P99us)
 				p999 = append(p999, s.P999us)
 				cpu = append(cpu, s.CPUPerReqUs)
+				user = append(user, s.UserPerReqUs)
+				sys = append(sys, s.SysPerReqUs)
+				cs = append(cs, s.CtxSwPerReq)
 				if n, ok := netRef[s.Rep]; ok && n.RPS > 0 && n.CPUPerReqUs > 0 {
 					rn = append(rn, s.RPS/n.RPS)
 					cn = append(cn, s.CPUPerReqUs/n.CPUPerReqUs)
@@ -129,6 +134,7 @@ func Summarize(samples []Sample) []Group {
 				}
 			}
 			r.RPS, r.P50, r.P99, r.P999, r.CPU = StatOf(rps), StatOf(p50), StatOf(p99), StatOf(p999), StatOf(cpu)
+			r.User, r.Sys, r.CtxSw = StatOf(user), StatOf(sys), StatOf(cs)
 			r.RPSvsNet, r.CPUvsNet, r.RPSvsGnet, r.CPUvsGnet = StatOf(rn), StatOf(cn), StatOf(rg), StatOf(cg)
 			g.Rows = append(g.Rows, r)
 		}
@@ -186,20 +192,21 @@ func WriteMarkdown(w io.Writer, groups []Group) {
 			fmt.Fprintf(w, "\n## %s\n", section)
 		}
 		fmt.Fprintf(w, "\n### %s (client: %s)\n\n", g.Workload, toolName(g.Tool))
-		fmt.Fprintln(w, "| system | req/s median [min–max] | req/s ×net | p50 µs | p99 µs | p99.9 µs | server CPU µs/req | CPU ×net | CPU ×gnet | errors |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| system | req/s median [min–max] | req/s ×net | p50 µs | p99 µs | p99.9 µs | server CPU µs/req | user µs/req | kernel µs/req | ctx sw/req | CPU ×net | CPU ×gnet | errors |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, r := range g.Rows {
 			if r.RPS.N == 0 {
-				fmt.Fprintf(w, "| %s | failed: %s | | | | | | | | |\n", r.System, oneLine(r.FirstError))
+				fmt.Fprintf(w, "| %s | failed: %s | | | | | | | | | | | |\n", r.System, oneLine(r.FirstError))
 				continue
 			}
 			errs := fmt.Sprint(r.Errors)
 			if r.Failed > 0 {
 				errs += fmt.Sprintf(" (+%d failed runs)", r.Failed)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.System,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.System,
 				fmtStat(r.RPS), fmtRatio(r.RPSvsNet, 5), fmtStat(r.P50), fmtStat(r.P99), fmtStat(r.P999),
-				fmtStat(r.CPU), fmtRatio(r.CPUvsNet, 5), fmtRatio(r.CPUvsGnet, 5), errs)
+				fmtStat(r.CPU), fmtStat(r.User), fmtStat(r.Sys), fmtStat(r.CtxSw),
+				fmtRatio(r.CPUvsNet, 5), fmtRatio(r.CPUvsGnet, 5), errs)
 		}
 	}
 }
@@ -219,3 +226,13 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// FormatNum formats v compactly ("–" when negative).
+func FormatNum(v float64) string { return fmtNum(v) }
+
+// FormatStat formats s as "median [min–max]".
+func FormatStat(s Stat) string { return fmtStat(s) }
+
+// FormatRatio formats a ratio as "median× [min–max]", with " ✓" when at
+// least MinReps values all lie on one side of 1.
+func FormatRatio(s Stat) string { return fmtRatio(s, MinReps) }

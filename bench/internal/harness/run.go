@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -18,6 +19,12 @@ type System struct {
 	Impl string
 	// Loops is the `bench serve -loops` value.
 	Loops int
+	// Cmd, if set, is a server command run instead of `bench serve`, with
+	// "-addr HOST:PORT" appended (see StartCommand). Such a server has no
+	// TLS.
+	Cmd []string
+	// Protos, if set, limits the system to workloads of these protocols.
+	Protos []string
 }
 
 // Workload is one load shape and the tool that drives it.
@@ -42,18 +49,13 @@ type Workload struct {
 
 // runs reports whether w runs on s.
 func (w Workload) runs(s System) bool {
-	if w.TLS && s.Impl == "gnet" {
+	if w.TLS && (s.Impl == "gnet" || s.Cmd != nil) {
 		return false
 	}
-	if len(w.Impls) == 0 {
-		return true
+	if len(s.Protos) > 0 && !slices.Contains(s.Protos, w.Proto) {
+		return false
 	}
-	for _, i := range w.Impls {
-		if i == s.Impl {
-			return true
-		}
-	}
-	return false
+	return len(w.Impls) == 0 || slices.Contains(w.Impls, s.Impl)
 }
 
 // Options are the fixed conditions of a matrix run.
@@ -88,8 +90,19 @@ type Sample struct {
 	Rep      int    `json:"rep"`
 	Tool     string `json:"tool"`
 	Metrics
-	ServerCPUs   float64 `json:"server_cpu_s"`
-	CPUPerReqUs  float64 `json:"server_cpu_per_req_us"`
+	ServerCPUs  float64 `json:"server_cpu_s"`
+	CPUPerReqUs float64 `json:"server_cpu_per_req_us"`
+	// The user-space (utime) and kernel (stime) shares of ServerCPUs, and
+	// of CPUPerReqUs.
+	ServerUserS  float64 `json:"server_user_s"`
+	ServerSysS   float64 `json:"server_sys_s"`
+	UserPerReqUs float64 `json:"server_user_per_req_us"`
+	SysPerReqUs  float64 `json:"server_sys_per_req_us"`
+	// Server context switches in the window (summed over its threads) and
+	// their number per request.
+	VolCtxSw     int64   `json:"server_voluntary_ctxt_switches"`
+	InvolCtxSw   int64   `json:"server_nonvoluntary_ctxt_switches"`
+	CtxSwPerReq  float64 `json:"server_ctxt_switches_per_req"`
 	ServerCPUSet string  `json:"server_cpuset"`
 	ClientCPUSet string  `json:"client_cpuset"`
 	QuotaCPUs    float64 `json:"quota_cpus,omitempty"`
@@ -156,7 +169,12 @@ func runOne(ctx context.Context, o Options, w Workload, s System, rep int) (smp 
 	if w.TLS {
 		serveTLS, loadTLS = []string{"-tls-cert", o.TLSCert, "-tls-key", o.TLSKey}, []string{"-tls-ca", o.TLSCA}
 	}
-	srv, err := StartServer(o.Self, w.Proto, s.Impl, addr, s.Loops, smp.ServerCPUSet, serveTLS...)
+	var srv *Server
+	if s.Cmd != nil {
+		srv, err = StartCommand(s.Name+"/"+w.Proto, append(slices.Clone(s.Cmd), "-addr", addr), addr, smp.ServerCPUSet)
+	} else {
+		srv, err = StartServer(o.Self, w.Proto, s.Impl, addr, s.Loops, smp.ServerCPUSet, serveTLS...)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -210,10 +228,14 @@ func runOne(ctx context.Context, o Options, w Workload, s System, rep int) (smp 
 	if m.Requests == 0 {
 		return fail(fmt.Errorf("no request completed in the window (errors %d)", m.Errors))
 	}
-	smp.ServerCPUs = win.CPU.Seconds()
-	if m.Requests > 0 {
-		smp.CPUPerReqUs = win.CPU.Seconds() * 1e6 / float64(m.Requests)
-	}
+	u := win.Usage
+	smp.ServerCPUs, smp.ServerUserS, smp.ServerSysS = u.CPU().Seconds(), u.User.Seconds(), u.Sys.Seconds()
+	smp.VolCtxSw, smp.InvolCtxSw = u.VolCS, u.InvolCS
+	n := float64(m.Requests)
+	smp.CPUPerReqUs = smp.ServerCPUs * 1e6 / n
+	smp.UserPerReqUs = smp.ServerUserS * 1e6 / n
+	smp.SysPerReqUs = smp.ServerSysS * 1e6 / n
+	smp.CtxSwPerReq = float64(u.CtxSwitches()) / n
 	stopped = true
 	if err := srv.Stop(); err != nil {
 		smp.Error = err.Error()

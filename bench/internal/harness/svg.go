@@ -11,23 +11,26 @@ import (
 var palette = []string{"#1b9e77", "#7570b3", "#d95f02", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"}
 
 // WriteSVG draws, for each group, the median throughput per system (bars with
-// min–max whiskers) and the median p50/p99/p99.9 latencies per system (bars
-// on a log scale). The file is self-contained and opens in a browser.
+// min–max whiskers), the median server CPU per request split into its
+// user-space and kernel shares (stacked, whiskers: min–max of the total),
+// and the median p50/p99/p99.9 latencies per system (bars on a log scale).
+// The file is self-contained and opens in a browser.
 func WriteSVG(w io.Writer, title string, groups []Group) error {
 	const (
 		width  = 1100
 		rowH   = 260
 		top    = 50
-		chartW = 480
+		chartW = 300
 		chartH = 170
-		leftX  = 70
-		rightX = 620
+		leftX  = 60
+		midX   = 420
+		rightX = 780
 	)
 	height := top + rowH*len(groups) + 20
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="10" y="40" fill="#555">bars: median over repetitions; whiskers: min–max. Latency bars: p50 (solid), p99 (lighter), p99.9 (lightest), log scale.</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="40" fill="#555">bars: median over repetitions; whiskers: min–max. CPU per request: user space (solid) + kernel (lighter). Latency: p50 (solid), p99 (lighter), p99.9 (lightest), log scale.</text>`+"\n")
 	colors := map[string]string{}
 	color := func(sys string) string {
 		if c, ok := colors[sys]; ok {
@@ -64,6 +67,32 @@ func WriteSVG(w io.Writer, title string, groups []Group) error {
 				x, float64(cy+chartH)-h, bw, h, color(r.System), html.EscapeString(r.System), fmtStat(r.RPS))
 			whisker(&b, x+bw/2, float64(cy+chartH)-r.RPS.Min/maxRPS*chartH, float64(cy+chartH)-r.RPS.Max/maxRPS*chartH)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%s</text>`+"\n", x+bw/2, float64(cy+chartH)-h-3, fmtNum(r.RPS.Median))
+		}
+		// Server CPU per request: user (solid) + kernel (light), stacked.
+		maxCPU := 0.0
+		for _, r := range g.Rows {
+			maxCPU = math.Max(maxCPU, r.CPU.Max)
+		}
+		if maxCPU <= 0 {
+			maxCPU = 1
+		}
+		axis(&b, midX, cy, chartW, chartH, "server CPU µs/req", func(f float64) string { return fmtNum(f * maxCPU) })
+		for i, r := range g.Rows {
+			x := float64(midX) + slot*float64(i) + slot*0.2
+			bw := slot * 0.6
+			label(&b, x+bw/2, cy+chartH+14, r.System)
+			if r.CPU.N == 0 {
+				continue
+			}
+			base := float64(cy + chartH)
+			hu := math.Max(r.User.Median, 0) / maxCPU * chartH
+			hk := math.Max(r.Sys.Median, 0) / maxCPU * chartH
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: user %s µs/req</title></rect>`+"\n",
+				x, base-hu, bw, hu, color(r.System), html.EscapeString(r.System), fmtStat(r.User))
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.45"><title>%s: kernel %s µs/req</title></rect>`+"\n",
+				x, base-hu-hk, bw, hk, color(r.System), html.EscapeString(r.System), fmtStat(r.Sys))
+			whisker(&b, x+bw/2, base-r.CPU.Min/maxCPU*chartH, base-r.CPU.Max/maxCPU*chartH)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%s</text>`+"\n", x+bw/2, base-r.CPU.Max/maxCPU*chartH-3, fmtNum(r.CPU.Median))
 		}
 		// Latency, log scale from the smallest to the largest value.
 		lo, hi := math.Inf(1), 0.0
