@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -136,6 +137,27 @@ type conditions struct {
 	MainSection string `json:"main_section"`
 	// CServer says whether the c-liburing row ran, and if not, why.
 	CServer string `json:"c_server"`
+	// RedisServer says whether the redis-server row ran, and if not, why.
+	RedisServer string `json:"redis_server,omitempty"`
+}
+
+// redisArgv is the redis-server command line for an address: no
+// persistence, no protected mode (loopback only anyway).
+func redisArgv(bin string) func(addr string) []string {
+	return func(addr string) []string {
+		host, port, _ := net.SplitHostPort(addr)
+		return []string{bin, "--bind", host, "--port", port, "--save", "", "--appendonly", "no",
+			"--protected-mode", "no", "--daemonize", "no", "--logfile", ""}
+	}
+}
+
+// redisVersion is redis-server's version line, or "version unknown".
+func redisVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "version unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func compareMain(args []string) int {
@@ -266,6 +288,16 @@ func compareMain(args []string) int {
 		}
 	}
 	cond.Notes = append(cond.Notes, cond.CServer)
+	switch rs, err := exec.LookPath("redis-server"); {
+	case err != nil:
+		cond.RedisServer = "redis-server row skipped: redis-server is not installed"
+	case *loops > 1:
+		cond.RedisServer = "redis-server row left out: the matrix runs -loops " + fmt.Sprint(*loops)
+	default:
+		cond.RedisServer = "redis-server: " + redisVersion(rs) + ", persistence off (--save '' --appendonly no), default threads; RESP workloads only"
+		systems = append(systems, harness.System{Name: "redis-server", Impl: "redis-server", Loops: 1, Argv: redisArgv(rs), Protos: []string{"resp"}})
+	}
+	cond.Notes = append(cond.Notes, cond.RedisServer)
 	opts := harness.Options{
 		Self: self, Reps: p.reps, Warmup: p.warmup, Duration: p.duration,
 		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU, MultiServerCPUs: multiCPUs,

@@ -210,6 +210,39 @@ func StartCommand(label string, argv []string, addr, cpus string) (*Server, erro
 	}
 }
 
+// StartDialed starts argv, a server that prints no READY line (a foreign
+// one, such as redis-server), pinned to cpus, and waits until addr accepts
+// a TCP connection (polled every 10 ms, for at most 15 s).
+func StartDialed(label string, argv []string, addr, cpus string) (*Server, error) {
+	argv = pinned(cpus, argv)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var errb bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &errb, &errb
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{cmd: cmd, stderr: &errb, done: make(chan error, 1), Addr: addr}
+	go func() { s.done <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			return s, nil
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return nil, fmt.Errorf("server %s exited before ready: %v: %s", label, err, strings.TrimSpace(errb.String()))
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-s.done
+			return nil, fmt.Errorf("server %s not ready after 15s: %s", label, strings.TrimSpace(errb.String()))
+		}
+	}
+}
+
 // PID is the server's process id (the server itself: taskset execs it).
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 

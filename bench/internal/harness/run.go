@@ -23,6 +23,10 @@ type System struct {
 	// "-addr HOST:PORT" appended (see StartCommand). Such a server has no
 	// TLS.
 	Cmd []string
+	// Argv, if set, is a foreign server's command line for an address
+	// (redis-server): run instead of Cmd or `bench serve`, ready once its
+	// address accepts a TCP connection (StartDialed). No TLS.
+	Argv func(addr string) []string
 	// Protos, if set, limits the system to workloads of these protocols.
 	Protos []string
 }
@@ -49,7 +53,7 @@ type Workload struct {
 
 // runs reports whether w runs on s.
 func (w Workload) runs(s System) bool {
-	if w.TLS && (s.Impl == "gnet" || s.Cmd != nil) {
+	if w.TLS && (s.Impl == "gnet" || s.Cmd != nil || s.Argv != nil) {
 		return false
 	}
 	if len(s.Protos) > 0 && !slices.Contains(s.Protos, w.Proto) {
@@ -170,7 +174,9 @@ func runOne(ctx context.Context, o Options, w Workload, s System, rep int) (smp 
 		serveTLS, loadTLS = []string{"-tls-cert", o.TLSCert, "-tls-key", o.TLSKey}, []string{"-tls-ca", o.TLSCA}
 	}
 	var srv *Server
-	if s.Cmd != nil {
+	if s.Argv != nil {
+		srv, err = StartDialed(s.Name+"/"+w.Proto, s.Argv(addr), addr, smp.ServerCPUSet)
+	} else if s.Cmd != nil {
 		srv, err = StartCommand(s.Name+"/"+w.Proto, append(slices.Clone(s.Cmd), "-addr", addr), addr, smp.ServerCPUSet)
 	} else {
 		srv, err = StartServer(o.Self, w.Proto, s.Impl, addr, s.Loops, smp.ServerCPUSet, serveTLS...)
