@@ -14,7 +14,7 @@ import (
 func forEachRingB(b *testing.B, f func(b *testing.B, r testRing)) {
 	for _, k := range ringKinds {
 		if k.name == "uring-coop" || k.name == "uring-plain" {
-			continue // benchmark the default setup only
+			continue // benchmark the default setup (and its levers) only
 		}
 		b.Run(k.name, func(b *testing.B) {
 			r := k.open(b, 64, 256)
