@@ -212,3 +212,29 @@ func TestRegisteredRingCloseWrongThread(t *testing.T) {
 	r2 := newRing(t, uring.Options{Entries: 2, RegisterRing: true, SkipDetect: true})
 	require.NotEqual(t, slot, uring.RegisteredSlot(r2))
 }
+
+// TestCQESkipSuccess: with IORING_FEAT_CQE_SKIP a request flagged
+// SQECQESkipSuccess posts no completion when it succeeds and still posts
+// one when it fails.
+func TestCQESkipSuccess(t *testing.T) {
+	r := newRing(t, uring.Options{Entries: 4})
+	if !r.Features().CQESkip {
+		t.Skip("kernel lacks IORING_FEAT_CQE_SKIP (5.17)")
+	}
+	s := r.GetSQE()
+	s.PrepNop()
+	s.UserData = 1
+	s.Flags |= uring.SQECQESkipSuccess
+	s = r.GetSQE()
+	s.PrepCancel(12345, 0) // nothing to cancel: fails with -ENOENT
+	s.UserData = 2
+	s.Flags |= uring.SQECQESkipSuccess
+	s = r.GetSQE()
+	s.PrepNop()
+	s.UserData = 3
+	got := collect(t, &ourRing{r}, 2, waitLimit)
+	require.ElementsMatch(t, []uint64{2, 3}, []uint64{got[0].UserData, got[1].UserData})
+	_, err := r.SubmitAndWait(1, 20*time.Millisecond)
+	require.NoError(t, err)
+	require.Equal(t, uint32(0), r.CQReady(), "the skipped nop posted a completion")
+}
