@@ -1,8 +1,6 @@
 package uring_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -22,9 +20,9 @@ func forEachRingB(b *testing.B, f func(b *testing.B, r testRing)) {
 			r := k.open(b, 64, 256) // locks the goroutine to its thread
 			b.ReportAllocs()
 			u0, s0 := threadCPU(b)
-			c0 := threadRuntime(b)
+			c0 := threadClock(b)
 			f(b, r)
-			c1 := threadRuntime(b)
+			c1 := threadClock(b)
 			u1, s1 := threadCPU(b)
 			// CPU time of this thread per op, split user/kernel: less
 			// disturbed than wall time by other processes on a shared
@@ -97,21 +95,6 @@ func BenchmarkSocketpairRoundTrip(b *testing.B) {
 			reapN(b, r, out, 2)
 		}
 	})
-}
-
-// threadRuntime is the calling thread's time on a CPU in nanoseconds
-// (/proc/thread-self/schedstat: exact, unlike the tick-sampled user/system
-// split of threadCPU).
-func threadRuntime(b *testing.B) int64 {
-	buf, err := os.ReadFile("/proc/thread-self/schedstat")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ns int64
-	if _, err := fmt.Sscan(string(buf), &ns); err != nil {
-		b.Fatal(err)
-	}
-	return ns
 }
 
 // threadCPU is the calling thread's user and system CPU time in nanoseconds.
