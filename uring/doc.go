@@ -19,6 +19,24 @@
 //	r.SubmitAndWait(1, time.Second)
 //	n := r.Reap(cqes)          // cqes[:n] are copies, safe to keep
 //
+// Two set-up levers trim the kernel's work per submission:
+//
+//   - No SQ index array (IORING_SETUP_NO_SQARRAY, Linux 6.6+): the kernel
+//     takes SQE i from slot i directly instead of through an index array.
+//     Used by default (Options.KeepSQArray turns it off); on an older kernel
+//     io_uring_setup answers EINVAL and New retries with the array, in the
+//     same task-run mode. Features.NoSQArray tells which.
+//   - A registered ring descriptor (Options.RegisterRing; Linux 5.18+): the
+//     ring is entered by a slot in the calling thread's table of registered
+//     rings (IORING_ENTER_REGISTERED_RING) instead of by descriptor, saving
+//     the lookup and reference count of the descriptor on every enter. The
+//     registration is the thread's, so it is opt-in for owners whose
+//     goroutine stays locked to one thread; slots are unique in the process,
+//     so an enter from the wrong thread fails (ErrWrongThread) instead of
+//     reaching another ring. Register calls still name the descriptor
+//     (IORING_REGISTER_USE_REGISTERED_RING would save the same lookup on a
+//     path taken only at set-up).
+//
 // Nothing in this package is goroutine-safe unless its comment says so: a Ring
 // and its BufRings belong to one goroutine. The package knows nothing of gyre's
 // reactor; it never starts goroutines or calls back.

@@ -59,15 +59,21 @@ type ringKind struct {
 // (build tag giouring) appends the giouring ring.
 // Our ring runs them in each setup mode: DEFER_TASKRUN (auto's first choice),
 // COOP_TASKRUN and none, whose completion paths differ.
+// The default ring drops the SQ index array (NO_SQARRAY, 6.6+); "uring-reg"
+// also enters through a registered ring descriptor, "uring-sqarray" keeps the
+// array, so both states of each lever run every scenario.
 var ringKinds = []ringKind{
-	{"uring", openOurs(uring.SetupAuto)},
-	{"uring-coop", openOurs(uring.SetupCoopTaskrun)},
-	{"uring-plain", openOurs(uring.SetupPlain)},
+	{"uring", openOurs(uring.Options{})},
+	{"uring-reg", openOurs(uring.Options{RegisterRing: true})},
+	{"uring-sqarray", openOurs(uring.Options{KeepSQArray: true})},
+	{"uring-coop", openOurs(uring.Options{Setup: uring.SetupCoopTaskrun, RegisterRing: true})},
+	{"uring-plain", openOurs(uring.Options{Setup: uring.SetupPlain})},
 }
 
-func openOurs(mode uring.SetupMode) func(t testing.TB, entries, cq uint32) testRing {
+func openOurs(o uring.Options) func(t testing.TB, entries, cq uint32) testRing {
 	return func(t testing.TB, entries, cq uint32) testRing {
-		r := newRing(t, uring.Options{Entries: entries, CQEntries: cq, Setup: mode})
+		o.Entries, o.CQEntries = entries, cq
+		r := newRing(t, o)
 		return &ourRing{r: r}
 	}
 }

@@ -35,6 +35,17 @@ type Features struct {
 	SQEntries, CQEntries uint32
 	// NoDrop: the kernel keeps overflowing CQEs instead of dropping them.
 	NoDrop bool
+	// NoSQArray: the ring has no SQ index array (IORING_SETUP_NO_SQARRAY,
+	// 6.6+; see Options.KeepSQArray).
+	NoSQArray bool
+	// RegisteredRing: io_uring_enter names the ring by a registered slot
+	// (IORING_ENTER_REGISTERED_RING, 5.18+; see Options.RegisterRing).
+	// RegisteredRingNote says why not when false.
+	RegisteredRing     bool
+	RegisteredRingNote string
+	// CQESkip: the kernel honours SQECQESkipSuccess (IORING_FEAT_CQE_SKIP,
+	// 5.17+).
+	CQESkip bool
 	// Probe is the opcode table.
 	Probe Probe
 
@@ -67,7 +78,8 @@ func (f Features) String() string {
 	for _, x := range []struct {
 		on   bool
 		name string
-	}{{f.NoDrop, "nodrop"}, {f.SendZC, "send_zc"}, {f.MsgRing, "msg_ring"}, {f.Socket, "socket"},
+	}{{f.NoDrop, "nodrop"}, {f.NoSQArray, "no_sqarray"}, {f.RegisteredRing, "registered_ring"},
+		{f.CQESkip, "cqe_skip"}, {f.SendZC, "send_zc"}, {f.MsgRing, "msg_ring"}, {f.Socket, "socket"},
 		{f.BufRing, "buf_ring"}, {f.MultishotAccept, "multishot_accept"}, {f.MultishotRecv, "multishot_recv"},
 		{f.MultishotPoll, "multishot_poll"}, {f.BufRingInc, "buf_ring_inc"}} {
 		if x.on {

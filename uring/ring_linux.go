@@ -58,9 +58,35 @@ type Options struct {
 	// SkipDetect skips the try-and-see feature detection at New (the probe still
 	// runs); Features then reports multishot and buffer rings as unknown (false).
 	SkipDetect bool
+	// RegisterRing registers the ring descriptor with the kernel
+	// (IORING_REGISTER_RING_FDS, Linux 5.18+) so that every io_uring_enter
+	// names the ring by its slot (IORING_ENTER_REGISTERED_RING) and the
+	// kernel skips looking the descriptor up and taking a reference on it.
+	//
+	// A registration belongs to the OS thread that made it. Set this only
+	// when the goroutine calling New is locked to its thread
+	// (runtime.LockOSThread) and makes every call that enters the kernel
+	// (Submit, SubmitAndWait*, AcquireSQE) and Close from it. Each ring takes
+	// a slot unique in the process (16 at most, IO_RINGFD_REG_MAX), so an
+	// enter from another thread fails with ErrWrongThread rather than reach
+	// another ring. When the kernel refuses (before 5.18), or all 16 slots
+	// are taken, the ring uses its descriptor: Features.RegisteredRing is
+	// false and Features.RegisteredRingNote says why.
+	RegisterRing bool
+	// KeepSQArray keeps the submission queue's index array even when the
+	// kernel can do without it (IORING_SETUP_NO_SQARRAY, Linux 6.6+, used by
+	// default and dropped when io_uring_setup answers EINVAL). For tests and
+	// measurement.
+	KeepSQArray bool
 
 	// setupErr, when non-zero, makes io_uring_setup fail with it (test hook).
 	setupErr syscall.Errno
+	// rejectSetup: io_uring_setup fails with EINVAL for these flags, as on a
+	// kernel that does not know them (test hook).
+	rejectSetup uint32
+	// regRingErr, when non-zero, makes IORING_REGISTER_RING_FDS fail with it
+	// (test hook).
+	regRingErr syscall.Errno
 }
 
 // Ring is one io_uring instance: a submission queue, a completion queue and the
@@ -73,7 +99,11 @@ type Options struct {
 // the owner has stopped using the ring.
 type Ring struct {
 	fd        int
-	setup     uint32 // setup flags in effect
+	enterFd   int     // what io_uring_enter names: fd, or the registered slot
+	enterFlag uintptr // enterRegisteredRng when enterFd is a slot
+	regSlot   int     // the registered slot, or -1
+	regTid    int     // the thread that registered it
+	setup     uint32  // setup flags in effect
 	kfeatures uint32
 	deferTR   bool
 	closed    bool
@@ -125,10 +155,20 @@ func New(opts Options) (*Ring, error) {
 		err  error
 		mode SetupMode
 	)
+	noSQArray := !opts.KeepSQArray
 	for i, m := range modes {
 		mode = m
-		p = params{Flags: setupModeFlags[m] | setupCQSize | setupClamp, CQEntries: cq}
-		fd, err = setup(entries, &p, opts.setupErr)
+		for {
+			p = params{Flags: setupModeFlags[m] | setupCQSize | setupClamp, CQEntries: cq}
+			if noSQArray {
+				p.Flags |= setupNoSQArray
+			}
+			fd, err = setup(entries, &p, opts)
+			if err == nil || !noSQArray || !errors.Is(err, unix.EINVAL) {
+				break
+			}
+			noSQArray = false // before 6.6 (or a mode the kernel lacks): keep the array
+		}
 		if err == nil {
 			break
 		}
@@ -140,7 +180,7 @@ func New(opts Options) (*Ring, error) {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("%w: kernel lacks IORING_FEAT_EXT_ARG (needs 5.11+): %w", ErrUnavailable, unix.EINVAL)
 	}
-	r := &Ring{fd: fd, setup: p.Flags, kfeatures: p.Features, deferTR: p.Flags&setupDeferTaskrun != 0}
+	r := &Ring{fd: fd, enterFd: fd, regSlot: -1, setup: p.Flags, kfeatures: p.Features, deferTR: p.Flags&setupDeferTaskrun != 0}
 	if err := r.mapRings(&p); err != nil {
 		r.unmap()
 		_ = unix.Close(fd)
@@ -150,12 +190,20 @@ func New(opts Options) (*Ring, error) {
 	r.features.SetupFlags = p.Flags
 	r.features.KernelFeatures = p.Features
 	r.features.NoDrop = p.Features&featNoDrop != 0
+	r.features.NoSQArray = p.Flags&setupNoSQArray != 0
+	r.features.CQESkip = p.Features&featCQESkip != 0
 	r.features.SQEntries, r.features.CQEntries = p.SQEntries, p.CQEntries
 	if err := r.probe(&r.features.Probe); err != nil {
 		_ = r.Close()
 		return nil, err
 	}
 	r.features.fromProbe()
+	if opts.RegisterRing {
+		r.features.RegisteredRingNote = r.registerRing(opts.regRingErr)
+		r.features.RegisteredRing = r.regSlot >= 0
+	} else {
+		r.features.RegisteredRingNote = "not asked (Options.RegisterRing)"
+	}
 	if !opts.SkipDetect {
 		if err := r.detect(); err != nil {
 			_ = r.Close()
@@ -165,9 +213,12 @@ func New(opts Options) (*Ring, error) {
 	return r, nil
 }
 
-func setup(entries uint32, p *params, inject syscall.Errno) (int, error) {
-	if inject != 0 {
-		return -1, inject
+func setup(entries uint32, p *params, opts Options) (int, error) {
+	if opts.setupErr != 0 {
+		return -1, opts.setupErr
+	}
+	if p.Flags&opts.rejectSetup != 0 {
+		return -1, unix.EINVAL
 	}
 	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(p)), 0)
 	if errno != 0 {
@@ -188,7 +239,15 @@ func setupError(err error) error {
 }
 
 func (r *Ring) mapRings(p *params) error {
-	r.sqSize = uintptr(p.SQOff.Array) + uintptr(p.SQEntries)*4
+	noArray := p.Flags&setupNoSQArray != 0
+	if noArray {
+		// No index array (the kernel then reports no offset for it): the
+		// SQ ring ends after its last header field.
+		o := &p.SQOff
+		r.sqSize = uintptr(max(o.Head, o.Tail, o.RingMask, o.RingEntries, o.Flags, o.Dropped)) + 4
+	} else {
+		r.sqSize = uintptr(p.SQOff.Array) + uintptr(p.SQEntries)*4
+	}
 	r.cqSize = uintptr(p.CQOff.Cqes) + uintptr(p.CQEntries)*sizeofCQE
 	single := p.Features&featSingleMMap != 0
 	if single {
@@ -215,10 +274,13 @@ func (r *Ring) mapRings(p *params) error {
 	r.sqHead, r.sqTail, r.sqFlags = u32(r.sqMem, p.SQOff.Head), u32(r.sqMem, p.SQOff.Tail), u32(r.sqMem, p.SQOff.Flags)
 	r.sqMask, r.sqEntries = *u32(r.sqMem, p.SQOff.RingMask), *u32(r.sqMem, p.SQOff.RingEntries)
 	r.sqes = unsafe.Slice((*SQE)(r.sqeMem), r.sqEntries)
-	// Identity-map the SQ index array once: SQE i is always slot i.
-	array := unsafe.Slice(u32(r.sqMem, p.SQOff.Array), r.sqEntries)
-	for i := range array {
-		array[i] = uint32(i)
+	if !noArray {
+		// Identity-map the SQ index array once: SQE i is always slot i,
+		// which is what the kernel does by itself without the array.
+		array := unsafe.Slice(u32(r.sqMem, p.SQOff.Array), r.sqEntries)
+		for i := range array {
+			array[i] = uint32(i)
+		}
 	}
 	r.sqeTail = atomic.LoadUint32(r.sqTail)
 	r.cqHead, r.cqTail, r.cqOverflow = u32(r.cqMem, p.CQOff.Head), u32(r.cqMem, p.CQOff.Tail), u32(r.cqMem, p.CQOff.Overflow)
@@ -248,14 +310,25 @@ func (r *Ring) unmap() {
 // for that: cancel requests and reap their final completions first, since
 // memory a request names must stay valid until its final CQE. Close is
 // idempotent; afterwards every method returns ErrClosed (or nil/0).
+//
+// With a registered ring descriptor (Options.RegisterRing), Close must run on
+// the thread that called New: it then unregisters the slot. From another
+// thread it cannot (the registration lives in the owner thread's table), so
+// the kernel keeps the ring alive until that thread exits and the slot is
+// never reused; Close still closes the descriptor and returns an error
+// matching ErrWrongThread.
 func (r *Ring) Close() error {
 	if r.closed {
 		return nil
 	}
 	r.stats.Overflow = r.Overflowed()
+	var regErr error
+	if r.regSlot >= 0 {
+		regErr = r.unregisterRing()
+	}
 	r.closed = true
 	r.unmap()
-	return unix.Close(r.fd)
+	return errors.Join(regErr, unix.Close(r.fd))
 }
 
 // Fd is the ring's file descriptor (for PrepMsgRing from another ring).
@@ -421,7 +494,7 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 		} else {
 			r.stats.Polls++
 		}
-		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, argp, argsz)
+		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(wait), flags|r.enterFlag, argp, argsz)
 		if errno == 0 || errno == unix.ETIME {
 			if errno == 0 {
 				submitted += int(n)
@@ -452,6 +525,14 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 			return submitted, fmt.Errorf("uring: io_uring_enter: %w", errno)
 		case unix.EEXIST:
 			return submitted, fmt.Errorf("%w: %w", ErrWrongThread, errno)
+		case unix.EBADF, unix.EINVAL:
+			if r.regSlot >= 0 && unix.Gettid() != r.regTid {
+				// The slot is empty in this thread's table (slots are
+				// unique in the process: it names no other ring).
+				return submitted, fmt.Errorf("%w: registered ring entered from thread %d, registered on %d: %w",
+					ErrWrongThread, unix.Gettid(), r.regTid, errno)
+			}
+			return submitted, fmt.Errorf("uring: io_uring_enter: %w", errno)
 		default:
 			return submitted, fmt.Errorf("uring: io_uring_enter: %w", errno)
 		}

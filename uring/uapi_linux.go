@@ -30,6 +30,7 @@ const (
 	setupTaskrunFlag  = 1 << 9
 	setupSingleIssuer = 1 << 12
 	setupDeferTaskrun = 1 << 13
+	setupNoSQArray    = 1 << 16 // IORING_SETUP_NO_SQARRAY (6.6)
 )
 
 // Timeout flags (sqe->timeout_flags).
@@ -122,8 +123,9 @@ const (
 
 // Enter flags.
 const (
-	enterGetEvents = 1 << 0
-	enterExtArg    = 1 << 3
+	enterGetEvents     = 1 << 0
+	enterExtArg        = 1 << 3
+	enterRegisteredRng = 1 << 4 // IORING_ENTER_REGISTERED_RING (5.18)
 )
 
 // Features (io_uring_params.features).
@@ -131,11 +133,15 @@ const (
 	featSingleMMap = 1 << 0
 	featNoDrop     = 1 << 1
 	featExtArg     = 1 << 8
+	featCQESkip    = 1 << 11 // IORING_FEAT_CQE_SKIP (5.17)
 )
 
 // Register opcodes.
 const (
 	registerProbe          = 8
+	registerRingFds        = 20 // IORING_REGISTER_RING_FDS (5.18)
+	unregisterRingFds      = 21
+	maxRegisteredRings     = 16 // IO_RINGFD_REG_MAX: slots per thread
 	registerPbufRing       = 22
 	unregisterPbufRing     = 23
 	pbufRingInc            = 2 // IOU_PBUF_RING_INC, io_uring_buf_reg.flags (6.12)
@@ -150,7 +156,15 @@ const (
 	sizeofIOURingParams    = 120
 	sizeofIOURingBufReg    = 40
 	sizeofIOURingProbeHead = 16
+	sizeofRsrcUpdate       = 16
 )
+
+// rsrcUpdate is struct io_uring_rsrc_update (IORING_REGISTER_RING_FDS).
+type rsrcUpdate struct {
+	Offset uint32
+	Resv   uint32
+	Data   uint64
+}
 
 type sqringOffsets struct {
 	Head        uint32

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,26 @@ type options struct {
 	noSendZC    bool // emulate send_zc with a copying send
 	setup       ring.SetupMode
 	parkAll     bool // Submit parks every op on the pending list (exercises it)
+	noRegRing   bool // enter through the ring descriptor, not a registered slot
+	keepSQArray bool // keep the SQ index array (no IORING_SETUP_NO_SQARRAY)
+}
+
+// disableEnv names the environment variable that turns ring levers off, for
+// measurement only: a comma-separated list of "regring" (no registered ring
+// descriptor) and "nosqarray" (keep the SQ index array), read at New.
+const disableEnv = "GYRE_URING_DISABLE"
+
+// fromEnv adds to o the levers disableEnv turns off.
+func (o options) fromEnv() options {
+	for _, w := range strings.Split(os.Getenv(disableEnv), ",") {
+		switch strings.TrimSpace(w) {
+		case "regring":
+			o.noRegRing = true
+		case "nosqarray":
+			o.keepSQArray = true
+		}
+	}
+	return o
 }
 
 // Backend is the io_uring backend. Create it with New on the goroutine (locked
@@ -121,10 +143,17 @@ type Backend struct {
 }
 
 // New sets up an io_uring backend sized by cfg. It must be called on the OS
-// thread that will drive the backend. When io_uring cannot be used (missing,
-// disabled, kernel older than 5.19) the error matches the binding's
-// uring.ErrUnavailable. BufferCount must be a power of two no larger than 32768.
-func New(cfg backend.Config) (*Backend, error) { return newBackend(cfg, options{}) }
+// thread that will drive the backend, and Close must run on it too: the ring
+// descriptor is registered with that thread (IORING_REGISTER_RING_FDS, Linux
+// 5.18+, where available) so that each io_uring_enter skips the descriptor
+// lookup. When io_uring cannot be used (missing, disabled, kernel older than
+// 5.19) the error matches the binding's uring.ErrUnavailable. BufferCount
+// must be a power of two no larger than 32768.
+//
+// The ring levers in use (registered descriptor, no SQ index array) are in
+// RingFeatures and logged at debug level. For measurement, the environment
+// variable GYRE_URING_DISABLE=regring,nosqarray turns them off.
+func New(cfg backend.Config) (*Backend, error) { return newBackend(cfg, options{}.fromEnv()) }
 
 func newBackend(cfg backend.Config, o options) (*Backend, error) {
 	cfg = cfg.WithDefaults()
@@ -132,11 +161,14 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		return nil, fmt.Errorf("gyre/backend/uring: BufferCount %d (power of two ≤ 32768), BufferSize %d: %w",
 			cfg.BufferCount, cfg.BufferSize, backend.ErrUnsupported)
 	}
-	r, err := ring.New(ring.Options{Entries: cfg.Entries, CQEntries: cfg.CQEntries, Setup: o.setup})
+	r, err := ring.New(ring.Options{Entries: cfg.Entries, CQEntries: cfg.CQEntries, Setup: o.setup,
+		RegisterRing: !o.noRegRing, KeepSQArray: o.keepSQArray})
 	if err != nil {
 		return nil, fmt.Errorf("gyre/backend/uring: %w", err)
 	}
 	f := r.Features()
+	cfg.Logger.Debug("gyre/backend/uring: ring set up", "features", f.String(),
+		"registered_ring", f.RegisteredRing, "registered_ring_note", f.RegisteredRingNote, "no_sqarray", f.NoSQArray)
 	if err := checkOpcodes(&f.Probe); err != nil {
 		_ = r.Close()
 		return nil, err
@@ -455,7 +487,9 @@ func (b *Backend) release() {
 	if b.wk != nil {
 		b.wk.Close()
 	}
-	_ = b.r.Close()
+	if err := b.r.Close(); err != nil {
+		b.log.Warn("gyre/backend/uring: closing the ring", "err", err)
+	}
 	if b.pool != nil {
 		_ = b.pool.Close()
 	}

@@ -54,7 +54,16 @@
 //
 // The ring is set up with SINGLE_ISSUER|DEFER_TASKRUN where the kernel allows
 // (then COOP_TASKRUN, then no flags): New must run on the OS thread that will
-// call Submit, Wait and Close (the loop locks its goroutine to it). Wake writes
+// call Submit, Wait and Close (the loop locks its goroutine to it). That
+// thread also registers the ring descriptor (IORING_REGISTER_RING_FDS, 5.18+)
+// so every io_uring_enter names the ring by its registered slot, and the ring
+// has no SQ index array where the kernel allows (IORING_SETUP_NO_SQARRAY,
+// 6.6+); each falls back by itself on older kernels, RingFeatures reports
+// both, and GYRE_URING_DISABLE=regring,nosqarray turns them off (for
+// measurement). IOSQE_CQE_SKIP_SUCCESS is not used: every op the loop
+// submits owes it a final completion (the contract), sends need their byte
+// counts, the wake-up read needs its completion to re-arm, and Close's
+// cancel-all runs once per backend (nothing to gain). Wake writes
 // an eventfd that the backend keeps a read armed on, so any goroutine may call
 // it without touching the ring.
 //

@@ -16,11 +16,20 @@ type Options struct {
 	NoSendZC    bool
 	Setup       ring.SetupMode
 	ParkAll     bool // every op goes through the pending list
+	NoRegRing   bool // no registered ring descriptor
+	KeepSQArray bool // keep the SQ index array
 }
 
-// NewWithOptions is New with fallbacks forced.
+// NewWithOptions is New with fallbacks forced (GYRE_URING_DISABLE ignored).
 func NewWithOptions(cfg backend.Config, o Options) (*Backend, error) {
-	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noBufInc: o.NoBufInc, noSendZC: o.NoSendZC, setup: o.Setup, parkAll: o.ParkAll})
+	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noBufInc: o.NoBufInc, noSendZC: o.NoSendZC,
+		setup: o.Setup, parkAll: o.ParkAll, noRegRing: o.NoRegRing, keepSQArray: o.KeepSQArray})
+}
+
+// DisableFromEnv is the options GYRE_URING_DISABLE gives.
+func DisableFromEnv() Options {
+	o := options{}.fromEnv()
+	return Options{NoRegRing: o.noRegRing, KeepSQArray: o.keepSQArray}
 }
 
 // Inflight is the number of ops without their final completion.

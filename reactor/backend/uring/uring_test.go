@@ -46,6 +46,9 @@ var variants = []struct {
 	{"parked", uringbe.Options{ParkAll: true, NoMultishot: true}},
 	// Older task-run mode.
 	{"coop_taskrun", uringbe.Options{Setup: ring.SetupCoopTaskrun}},
+	// Kernel before 5.18 / 6.6: enters through the ring descriptor, with
+	// the SQ index array (the native variant has both levers on).
+	{"no_ring_levers", uringbe.Options{NoRegRing: true, KeepSQArray: true}},
 }
 
 func TestConformance(t *testing.T) {
@@ -58,4 +61,62 @@ func BenchmarkBackend(b *testing.B) {
 	for _, v := range variants[:3] {
 		b.Run(v.name, func(b *testing.B) { backendtest.Bench(b, newFunc(v.opts)) })
 	}
+}
+
+// TestRingLevers: the backend enters through a registered ring descriptor
+// and runs without the SQ index array where the kernel allows, and each
+// lever can be forced off (Options, or GYRE_URING_DISABLE for New).
+func TestRingLevers(t *testing.T) {
+	open := func(t *testing.T, o uringbe.Options, viaNew bool) ring.Features {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var (
+			b   *uringbe.Backend
+			err error
+		)
+		if viaNew {
+			b, err = uringbe.New(backend.Config{})
+		} else {
+			b, err = uringbe.NewWithOptions(backend.Config{}, o)
+		}
+		if errors.Is(err, ring.ErrUnavailable) {
+			t.Skipf("io_uring unavailable: %v", err)
+		}
+		require.NoError(t, err)
+		f := b.RingFeatures()
+		require.NoError(t, b.Close())
+		return f
+	}
+	// What the kernel allows, from the binding itself.
+	runtime.LockOSThread()
+	r, err := ring.New(ring.Options{Entries: 2, RegisterRing: true, SkipDetect: true})
+	if errors.Is(err, ring.ErrUnavailable) {
+		runtime.UnlockOSThread()
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	require.NoError(t, err)
+	kf := r.Features()
+	require.NoError(t, r.Close())
+	runtime.UnlockOSThread()
+	t.Logf("kernel: registered ring %v, no SQ array %v", kf.RegisteredRing, kf.NoSQArray)
+
+	f := open(t, uringbe.Options{}, false)
+	require.Equal(t, kf.RegisteredRing, f.RegisteredRing, f.RegisteredRingNote)
+	require.Equal(t, kf.NoSQArray, f.NoSQArray)
+	f = open(t, uringbe.Options{NoRegRing: true}, false)
+	require.False(t, f.RegisteredRing)
+	require.Equal(t, kf.NoSQArray, f.NoSQArray)
+	f = open(t, uringbe.Options{KeepSQArray: true}, false)
+	require.Equal(t, kf.RegisteredRing, f.RegisteredRing)
+	require.False(t, f.NoSQArray)
+
+	t.Setenv("GYRE_URING_DISABLE", "regring, nosqarray")
+	require.Equal(t, uringbe.Options{NoRegRing: true, KeepSQArray: true}, uringbe.DisableFromEnv())
+	f = open(t, uringbe.Options{}, true)
+	require.False(t, f.RegisteredRing)
+	require.False(t, f.NoSQArray)
+	t.Setenv("GYRE_URING_DISABLE", "nosqarray")
+	f = open(t, uringbe.Options{}, true)
+	require.Equal(t, kf.RegisteredRing, f.RegisteredRing)
+	require.False(t, f.NoSQArray)
 }
