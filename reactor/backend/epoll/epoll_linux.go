@@ -61,6 +61,9 @@ type Backend struct {
 	ev       unix.EpollEvent
 	evb      [8]byte
 
+	// System call counts the tests read (export_test.go).
+	calls struct{ recv, recvAgain uint64 }
+
 	noPwait2    bool
 	skippedLook bool // the last Wait returned without calling epoll_wait
 	closed      bool
@@ -349,6 +352,9 @@ func (b *Backend) event(ev *unix.EpollEvent) {
 		return // stale: the descriptor was forgotten since
 	}
 	e := ev.Events
+	if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 {
+		st.edgy = true // reads go on to EAGAIN from now on
+	}
 	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && st.rd.head != nil {
 		b.ready.push(st) // served by runReady, in turn with the others
 	}

@@ -44,8 +44,10 @@ func (st *fdState) list(d direction) *opList {
 // maxTimeout caps KindTimeout so deadlines cannot overflow (about 146 years).
 const maxTimeout = time.Duration(1 << 62)
 
-// epollEvents is the interest set of every registered descriptor.
-const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+// epollEvents is the interest set of every registered descriptor. EPOLLPRI is
+// in it so urgent TCP data is seen (it ends reads early, see fdState.edgy)
+// and so poll ops asking for POLLPRI fire.
+const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET
 
 var parkBit = [...]uint32{dirRd: stParkRd, dirWr: stParkWr, dirPoll: stParkPoll}
 
@@ -98,8 +100,7 @@ func (b *Backend) park(op *backend.Op, d direction) {
 		// multishot poll re-arms too: epoll then reports the current readiness.
 		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: st.gen}
 		if unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, int(op.Fd), &b.ev) != nil {
-			st.registered = false
-			st.noNowait = false
+			st.reset()
 		}
 	}
 	if st == nil || !st.registered {
@@ -319,9 +320,8 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			}
 			return false
 		}
-		n, e := retry(func() (int, unix.Errno) {
-			return sysRecv(op.Fd, b.pool.Buf(id), unix.MSG_DONTWAIT)
-		})
+		buf := b.pool.Buf(id)
+		n, e := b.recv(op.Fd, buf)
 		if e != 0 || n == 0 {
 			b.pool.Put(id)
 			if e == unix.EAGAIN {
@@ -338,7 +338,52 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 		if b.spend(n) {
 			return true
 		}
+		if n < len(buf) && b.shortReadDrains(op.Fd) {
+			return true // drained: the next edge brings it back
+		}
 	}
+}
+
+// recv is a non-blocking recv(2) into p, retried on EINTR and counted.
+func (b *Backend) recv(fd int32, p []byte) (int, unix.Errno) {
+	for {
+		b.calls.recv++
+		n, e := sysRecv(fd, p, unix.MSG_DONTWAIT)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			b.calls.recvAgain++
+		}
+		return n, e
+	}
+}
+
+// shortReadDrains reports whether a recv on fd that returned fewer bytes than
+// it asked for has left the socket empty, so that reading on until EAGAIN
+// would only cost a wasted system call (gnet and Go's net read once per
+// readiness too). That holds for a byte stream, TCP or AF_UNIX SOCK_STREAM:
+// recv(2) stops short only when the receive queue is empty, and any byte (or
+// end of stream) arriving later raises a new edge. Two exceptions read on to
+// EAGAIN: datagram and record sockets (a recv returns one message), and a
+// stream on which an event reported end of stream, hang-up, error or urgent
+// data (fdState.edgy), because the short read may have consumed the edge of
+// an EOF or stopped at the urgent mark. The socket type is learnt once per
+// descriptor with getsockopt.
+func (b *Backend) shortReadDrains(fd int32) bool {
+	st := b.fdState(fd) // fd is open: the recv just succeeded on it
+	if st.sock == sockUnknown {
+		st.sock = sockOther
+		typ, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
+		if err == nil && typ == unix.SOCK_STREAM {
+			proto, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
+			dom, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+			if dom == unix.AF_UNIX || proto == unix.IPPROTO_TCP && (dom == unix.AF_INET || dom == unix.AF_INET6) {
+				st.sock = sockStream
+			}
+		}
+	}
+	return st.sock == sockStream && !st.edgy
 }
 
 // setIov points b.msg at op's buffers (Bufs when set, else Buf).
@@ -567,8 +612,7 @@ func (b *Backend) forgetFd(fd int32, deregister bool) {
 	if st.registered && deregister {
 		_ = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	}
-	st.registered = false
-	st.noNowait = false
+	st.reset()
 	st.gen++
 	if st.gen == -1 {
 		st.gen = 0 // -1 marks the eventfd
