@@ -369,16 +369,21 @@ func (b *Backend) recv(fd int32, p []byte) (int, unix.Errno) {
 // stream on which an event reported end of stream, hang-up, error or urgent
 // data (fdState.edgy), because the short read may have consumed the edge of
 // an EOF or stopped at the urgent mark. The socket type is learnt once per
-// descriptor with getsockopt.
+// descriptor with getsockopt (one call for TCP, three for AF_UNIX).
 func (b *Backend) shortReadDrains(fd int32) bool {
 	st := b.fdState(fd) // fd is open: the recv just succeeded on it
 	if st.sock == sockUnknown {
 		st.sock = sockOther
-		typ, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
-		if err == nil && typ == unix.SOCK_STREAM {
-			proto, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
-			dom, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
-			if dom == unix.AF_UNIX || proto == unix.IPPROTO_TCP && (dom == unix.AF_INET || dom == unix.AF_INET6) {
+		fd := int(fd)
+		proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+		switch {
+		case err != nil:
+		case proto == unix.IPPROTO_TCP: // only ever SOCK_STREAM
+			st.sock = sockStream
+		case proto == 0:
+			dom, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+			typ, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+			if err1 == nil && err2 == nil && dom == unix.AF_UNIX && typ == unix.SOCK_STREAM {
 				st.sock = sockStream
 			}
 		}
