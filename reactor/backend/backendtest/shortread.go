@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -39,6 +40,10 @@ func shortReadScenarios() []scenario {
 		}
 	}
 	all = append(all, scenario{name: "multishot_recv_stream_number_reused_by_datagrams", fn: testStreamReusedByDgram})
+	big := backend.Config{BufferCount: 64, BufferSize: 1 << 10}
+	for _, kind := range []string{"unix", "tcp"} {
+		all = append(all, scenario{name: "multishot_recv_large_writes_" + kind, cfg: big, fn: func(h *harness) { testLargeWrites(h, kind) }})
+	}
 	return all
 }
 
@@ -218,4 +223,37 @@ func testStreamReusedByDgram(h *harness) {
 	m2.collect(len(want))
 	require.Equal(h.t, want, string(m2.got))
 	m2.cancel()
+}
+
+// Large writes of varied sizes, many buffers each, through one multishot recv
+// on a small pool (a backend may read several buffers at once): the stream
+// arrives whole and in order, each buffer handed out once, re-arming after
+// ENOBUFS; then the end of the stream ends it.
+func testLargeWrites(h *harness, kind string) {
+	w, r := h.streamPairOf(kind)
+	m := &msRecv{h: h, fd: r}
+	m.arm()
+	var want []byte
+	for i, size := range []int{64 << 10, 1, 1 << 10, 200 << 10, 1023, 1025, 33 << 10, 17} {
+		want = append(want, pattern(size, byte(i*13))...)
+	}
+	deadline := time.Now().Add(waitLimit)
+	for rest := want; len(rest) > 0 || len(m.got) < len(want); {
+		if len(rest) > 0 {
+			n, err := unix.Write(w, rest)
+			if err != unix.EAGAIN {
+				require.NoError(h.t, err)
+				rest = rest[n:]
+			}
+		}
+		m.pump(true)
+		require.True(h.t, time.Now().Before(deadline), "stalled with %d of %d bytes", len(m.got), len(want))
+		if len(m.got) < len(want) {
+			h.wait(10 * time.Millisecond)
+		}
+	}
+	require.True(h.t, bytes.Equal(want, m.got), "stream corrupted")
+	h.closeNow(w)
+	m.collect(len(want) + 1)
+	require.True(h.t, m.eof, "end of stream not reported")
 }

@@ -54,6 +54,9 @@ type Backend struct {
 	ts   unix.Timespec
 	peek [1]byte
 	iov1 unix.Iovec // multishot recvmsg
+	// A wide read (execRecvPool): the pool buffers it spans, and their iovecs.
+	wideIDs [passBufs]uint16
+	wideIov [passBufs]unix.Iovec
 
 	// Descriptors whose multishot recvmsg paused after an empty datagram:
 	// back on the ready list at the next Wait (see execRecvmsgMulti).

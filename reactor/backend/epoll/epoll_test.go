@@ -284,3 +284,44 @@ func connectedPair(t *testing.T, kind string) (w, r int) {
 	t.Cleanup(func() { _ = unix.Close(c); _ = unix.Close(s) })
 	return c, s
 }
+
+// A large message on a byte stream is read several provided buffers at a
+// time: 64 KiB into 4 KiB buffers costs a few recv calls, not one per
+// buffer (seventeen before).
+func TestWideReadsFewCalls(t *testing.T) {
+	for _, kind := range []string{"unix", "tcp"} {
+		t.Run(kind, func(t *testing.T) {
+			w, r := connectedPair(t, kind)
+			b, err := epoll.New(backend.Config{BufferCount: 64, BufferSize: 4 << 10})
+			require.NoError(t, err)
+			defer b.Close()
+			ms := backend.Op{Kind: backend.KindRecv, Token: backend.MakeToken(1, 0), Fd: int32(r), BufferSelect: true, Multishot: true}
+			require.NoError(t, b.Submit(&ms))
+			out := make([]backend.Completion, 64)
+			_, err = b.Wait(out, 0)
+			require.NoError(t, err)
+			const size, rounds = 64 << 10, 4
+			var calls uint64
+			for i := 0; i < rounds; i++ {
+				require.Equal(t, size, fill(t, w, size), "socket buffer too small for the test")
+				calls0, _ := epoll.RecvCalls(b)
+				var got []byte
+				for len(got) < size {
+					n, err := b.Wait(out, 5*time.Second)
+					require.NoError(t, err)
+					require.NotZero(t, n, "round %d: no completion", i)
+					for _, c := range out[:n] {
+						require.True(t, c.More(), "multishot recv ended: %+v", c)
+						got = append(got, c.Buf...)
+						b.ReleaseBuffer(c.BufID)
+					}
+				}
+				require.Len(t, got, size)
+				c, _ := epoll.RecvCalls(b)
+				calls += c - calls0
+			}
+			// TCP may deliver a message in a few segments, each its own edge.
+			require.LessOrEqual(t, calls, uint64(rounds*4), "recv calls for %d messages of %d bytes", rounds, size)
+		})
+	}
+}

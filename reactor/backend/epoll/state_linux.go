@@ -68,7 +68,10 @@ type fdState struct {
 	// A short read may then leave something (an EOF, an error, bytes behind
 	// the urgent mark) that no new edge will announce, so reads go on to
 	// EAGAIN. Sticky until the descriptor is forgotten or re-registered.
-	edgy      bool
+	edgy bool
+	// wide: the last read pass ended on a read that filled every buffer it
+	// had, so the next one starts reading into several at once.
+	wide      bool
 	rd, wr    opList
 	poll      opList
 	nextReady *fdState // ready list link
@@ -90,6 +93,7 @@ func (s *fdState) reset() {
 	s.noNowait = false
 	s.sock = sockUnknown
 	s.edgy = false
+	s.wide = false
 }
 
 func (s *fdState) empty() bool { return s.rd.head == nil && s.wr.head == nil && s.poll.head == nil }
