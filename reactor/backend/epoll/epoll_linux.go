@@ -55,8 +55,8 @@ type Backend struct {
 	peek [1]byte
 	iov1 unix.Iovec // multishot recvmsg
 	// A wide read (execRecvPool): the pool buffers it spans, and their iovecs.
-	wideIDs [passBufs]uint16
-	wideIov [passBufs]unix.Iovec
+	wideIDs [passBufs + 1]uint16
+	wideIov [passBufs + 1]unix.Iovec
 
 	// Descriptors whose multishot recvmsg paused after an empty datagram:
 	// back on the ready list at the next Wait (see execRecvmsgMulti).

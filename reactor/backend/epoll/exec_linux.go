@@ -306,9 +306,9 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 //
 // On a byte stream, once a read fills its buffer the next one spans several
 // buffers (up to what is left of the pass) in one recvmsg, posting one
-// completion per buffer filled: a 64 KiB message costs two system calls, not
-// sixteen. A descriptor whose last pass ended that way starts the next one
-// wide (fdState.wide).
+// completion per buffer filled: a 64 KiB message costs one or two system
+// calls, not seventeen. A descriptor whose last pass read more than one
+// buffer's worth at once starts the next one wide (fdState.wide).
 func (b *Backend) execRecvPool(op *backend.Op) bool {
 	size := b.cfg.BufferSize
 	wide := false
@@ -320,7 +320,10 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 	for {
 		k := 1
 		if wide {
-			k = min(b.passLeft, len(b.wideIDs), (b.bytesLeft+size-1)/size)
+			// What is left of the pass, plus one spare buffer: a message that
+			// fills the pass exactly still ends in a short read, which proves
+			// the socket drained (no EAGAIN probe in the next pass).
+			k = min(b.passLeft, (b.bytesLeft+size-1)/size) + 1
 		}
 		ids := b.wideIDs[:0]
 		for len(ids) < k {
@@ -374,7 +377,8 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 		if n < len(ids)*size {
 			wide = false
 			if b.shortReadDrains(op.Fd) {
-				b.fds[op.Fd].wide = false
+				// Messages bigger than a buffer: start the next pass wide.
+				b.fds[op.Fd].wide = n > size
 				b.yielded = false
 				return true // drained: the next edge brings it back
 			}

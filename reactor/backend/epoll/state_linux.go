@@ -69,8 +69,8 @@ type fdState struct {
 	// the urgent mark) that no new edge will announce, so reads go on to
 	// EAGAIN. Sticky until the descriptor is forgotten or re-registered.
 	edgy bool
-	// wide: the last read pass ended on a read that filled every buffer it
-	// had, so the next one starts reading into several at once.
+	// wide: the last read pass ended on a read of more than one buffer's
+	// worth, so the next one starts reading into several at once.
 	wide      bool
 	rd, wr    opList
 	poll      opList
