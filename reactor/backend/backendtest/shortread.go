@@ -39,7 +39,13 @@ func shortReadScenarios() []scenario {
 			})
 		}
 	}
-	all = append(all, scenario{name: "multishot_recv_stream_number_reused_by_datagrams", fn: testStreamReusedByDgram})
+	for _, registered := range []bool{true, false} {
+		all = append(all, scenario{
+			name: fmt.Sprintf("multishot_recv_stream_number_reused_by_datagrams_registered_%v", registered),
+			cfg:  backend.Config{BufferCount: 64, BufferSize: 1 << 10},
+			fn:   func(h *harness) { testStreamReusedByDgram(h, registered) },
+		})
+	}
 	big := backend.Config{BufferCount: 64, BufferSize: 1 << 10}
 	for _, kind := range []string{"unix", "tcp"} {
 		all = append(all, scenario{name: "multishot_recv_large_writes_" + kind, cfg: big, fn: func(h *harness) { testLargeWrites(h, kind) }})
@@ -199,20 +205,34 @@ func testQueuedDatagrams(h *harness, kind string, parked bool) {
 // A stream socket's number, once read with a multishot recv, is closed
 // directly and reused by a datagram socket with several datagrams queued:
 // what the backend learnt about the old socket must not make it stop after
-// the first datagram.
-func testStreamReusedByDgram(h *harness) {
+// the first datagram. registered: the first recv waited for its data (an
+// epoll backend registered the descriptor); otherwise a buffer's worth of
+// data and the end of the stream were queued before it, so it may have
+// finished without ever waiting.
+func testStreamReusedByDgram(h *harness, registered bool) {
 	w, r := h.socketpair()
 	m := &msRecv{h: h, fd: r}
-	m.arm()
-	h.writeAll(w, []byte("stream"))
-	m.collect(6)
-	m.cancel()
+	msg := pattern(1<<10, 3) // one provided buffer exactly
+	if registered {
+		m.arm()
+		h.settle()
+		h.writeAll(w, msg)
+		m.collect(len(msg))
+		m.cancel()
+	} else {
+		h.writeAll(w, msg)
+		require.NoError(h.t, unix.Shutdown(w, unix.SHUT_WR))
+		m.arm()
+		m.collect(len(msg) + 1)
+		require.True(h.t, m.eof, "end of stream not reported")
+	}
+	require.Equal(h.t, msg, m.got)
 	gw, gr := h.socketpairType(unix.SOCK_DGRAM)
 	h.closeNow(r)
 	require.NoError(h.t, unix.Dup3(gr, r, unix.O_CLOEXEC))
 	h.track(r)
 	want := ""
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 5; i++ {
 		msg := fmt.Sprintf("dgram %d", i)
 		want += msg
 		_, err := unix.Write(gw, []byte(msg))

@@ -119,6 +119,10 @@ func (b *Backend) park(op *backend.Op, d direction) {
 		case nil:
 			if st == nil {
 				st = b.fdState(op.Fd)
+			} else {
+				// What was learnt before registration may be of a file the
+				// caller has since closed directly, its number now reused.
+				st.reset()
 			}
 			st.registered = true
 		case unix.EPERM:
