@@ -15,7 +15,13 @@
 // EAGAIN on datagram and record sockets, and once an event has reported end
 // of stream, hang-up, error or urgent data on the descriptor (a short read
 // may have consumed that edge, or stopped at the urgent mark). That saves one
-// recv system call per message.
+// recv system call per message. Once a read on a byte stream fills its
+// buffer, the next reads span several provided buffers (what is left of the
+// read pass, plus one spare) in one recvmsg, still posting one completion per
+// buffer: a 64 KiB message into 4 KiB buffers is one or two system calls, not
+// seventeen. What the backend learns of a descriptor (socket type, hang-up
+// seen, wide reads) is forgotten when it is closed with KindClose or
+// registered anew.
 //
 // Read readiness is served fairly and lazily. An edge on a descriptor with
 // parked read-side ops puts it on a ready list; Wait serves that list
