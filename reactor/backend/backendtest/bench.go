@@ -19,6 +19,8 @@ import (
 //     the other, both through the backend (one round trip per iteration).
 //   - multishot_recv_64: a peer writes 64 bytes, one armed multishot recv with
 //     provided buffers delivers them, the buffer is released.
+//   - multishot_recv_64KiB: the same with 64 KiB messages (16 default-sized
+//     provided buffers each).
 //   - timeout_cancel: arm an hour-long timeout and cancel it (two completions).
 //   - sendmsg_recvmsg_rights_64: send 64 bytes with an SCM_RIGHTS message on a
 //     socketpair and receive them with a control buffer (sendmsg, recvmsg
@@ -27,7 +29,8 @@ func Bench(b *testing.B, newBackend NewFunc) {
 	b.Run("nop", func(b *testing.B) { benchNop(b, newBackend, 1) })
 	b.Run("nop_batch32", func(b *testing.B) { benchNop(b, newBackend, 32) })
 	b.Run("send_recv_64", func(b *testing.B) { benchSendRecv(b, newBackend) })
-	b.Run("multishot_recv_64", func(b *testing.B) { benchMultishot(b, newBackend) })
+	b.Run("multishot_recv_64", func(b *testing.B) { benchMultishot(b, newBackend, 64) })
+	b.Run("multishot_recv_64KiB", func(b *testing.B) { benchMultishot(b, newBackend, 64<<10) })
 	b.Run("timeout_cancel", func(b *testing.B) { benchTimeoutCancel(b, newBackend) })
 	b.Run("sendmsg_recvmsg_rights_64", func(b *testing.B) { benchRights(b, newBackend) })
 }
@@ -176,7 +179,7 @@ func benchSendRecv(b *testing.B, newBackend NewFunc) {
 	}
 }
 
-func benchMultishot(b *testing.B, newBackend NewFunc) {
+func benchMultishot(b *testing.B, newBackend NewFunc, size int) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -185,7 +188,7 @@ func benchMultishot(b *testing.B, newBackend NewFunc) {
 	defer unix.Close(fds[1])
 	be := newBackend(b, backend.Config{})
 	defer func() { _ = be.Close() }()
-	msg := make([]byte, 64)
+	msg := make([]byte, size)
 	var recv backend.Op
 	slot := uint32(0)
 	arm := func() {
@@ -210,13 +213,13 @@ func benchMultishot(b *testing.B, newBackend NewFunc) {
 		}
 	}
 	b.ReportAllocs()
-	b.SetBytes(64)
+	b.SetBytes(int64(size))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := unix.Write(fds[0], msg); err != nil {
-			b.Fatal(err)
+		if n, err := unix.Write(fds[0], msg); err != nil || n != size {
+			b.Fatal(n, err)
 		}
-		pending += 64
+		pending += size
 		for pending > 0 {
 			benchWait(b, be, out, 1, onComp)
 		}

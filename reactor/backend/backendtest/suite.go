@@ -62,6 +62,7 @@ func scenarios() []scenario {
 	all = append(all, fairnessScenarios()...)
 	all = append(all, idleScenarios()...)
 	all = append(all, agreeScenarios()...)
+	all = append(all, shortReadScenarios()...)
 	return all
 }
 

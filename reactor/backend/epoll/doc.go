@@ -5,8 +5,23 @@
 // the system call of every queued op; an op that would block (EAGAIN) is parked
 // on its descriptor's read, write or poll list, in FIFO order, and is retried
 // when epoll reports the descriptor ready. A descriptor joins the epoll set
-// (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, one epoll_ctl ADD) the first time an op
+// (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLPRI|EPOLLET, one epoll_ctl ADD) the first time an op
 // has to wait on it, and leaves it on KindClose.
+//
+// A multishot recv into provided buffers on a byte stream (TCP, AF_UNIX
+// SOCK_STREAM) stops at a short read rather than probing on to EAGAIN, as
+// gnet and Go's net do and as io_uring does with its msg_inq hint: the
+// receive queue was empty, and later bytes raise a new edge. It reads on to
+// EAGAIN on datagram and record sockets, and once an event has reported end
+// of stream, hang-up, error or urgent data on the descriptor (a short read
+// may have consumed that edge, or stopped at the urgent mark). That saves one
+// recv system call per message. Once a read on a byte stream fills its
+// buffer, the next reads span several provided buffers (what is left of the
+// read pass, plus one spare) in one recvmsg, still posting one completion per
+// buffer: a 64 KiB message into 4 KiB buffers is one or two system calls, not
+// seventeen. What the backend learns of a descriptor (socket type, hang-up
+// seen, wide reads) is forgotten when it is closed with KindClose or
+// registered anew.
 //
 // Read readiness is served fairly and lazily. An edge on a descriptor with
 // parked read-side ops puts it on a ready list; Wait serves that list

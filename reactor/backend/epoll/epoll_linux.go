@@ -54,12 +54,18 @@ type Backend struct {
 	ts   unix.Timespec
 	peek [1]byte
 	iov1 unix.Iovec // multishot recvmsg
+	// A wide read (execRecvPool): the pool buffers it spans, and their iovecs.
+	wideIDs [passBufs + 1]uint16
+	wideIov [passBufs + 1]unix.Iovec
 
 	// Descriptors whose multishot recvmsg paused after an empty datagram:
 	// back on the ready list at the next Wait (see execRecvmsgMulti).
 	deferred []int32
 	ev       unix.EpollEvent
 	evb      [8]byte
+
+	// System call counts the tests read (export_test.go).
+	calls struct{ recv, recvAgain uint64 }
 
 	noPwait2    bool
 	skippedLook bool // the last Wait returned without calling epoll_wait
@@ -349,6 +355,9 @@ func (b *Backend) event(ev *unix.EpollEvent) {
 		return // stale: the descriptor was forgotten since
 	}
 	e := ev.Events
+	if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 {
+		st.edgy = true // reads go on to EAGAIN from now on
+	}
 	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && st.rd.head != nil {
 		b.ready.push(st) // served by runReady, in turn with the others
 	}

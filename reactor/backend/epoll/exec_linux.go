@@ -44,8 +44,10 @@ func (st *fdState) list(d direction) *opList {
 // maxTimeout caps KindTimeout so deadlines cannot overflow (about 146 years).
 const maxTimeout = time.Duration(1 << 62)
 
-// epollEvents is the interest set of every registered descriptor.
-const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+// epollEvents is the interest set of every registered descriptor. EPOLLPRI is
+// in it so urgent TCP data is seen (it ends reads early, see fdState.edgy)
+// and so poll ops asking for POLLPRI fire.
+const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET
 
 var parkBit = [...]uint32{dirRd: stParkRd, dirWr: stParkWr, dirPoll: stParkPoll}
 
@@ -98,8 +100,7 @@ func (b *Backend) park(op *backend.Op, d direction) {
 		// multishot poll re-arms too: epoll then reports the current readiness.
 		b.ev = unix.EpollEvent{Events: epollEvents, Fd: op.Fd, Pad: st.gen}
 		if unix.EpollCtl(b.epfd, unix.EPOLL_CTL_MOD, int(op.Fd), &b.ev) != nil {
-			st.registered = false
-			st.noNowait = false
+			st.reset()
 		}
 	}
 	if st == nil || !st.registered {
@@ -118,6 +119,10 @@ func (b *Backend) park(op *backend.Op, d direction) {
 		case nil:
 			if st == nil {
 				st = b.fdState(op.Fd)
+			} else {
+				// What was learnt before registration may be of a file the
+				// caller has since closed directly, its number now reused.
+				st.reset()
 			}
 			st.registered = true
 		case unix.EPERM:
@@ -302,10 +307,37 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 // until the socket is drained, the stream ends, the pool runs dry or the
 // current read pass is used up (then it returns true with b.yielded set, and
 // the caller keeps the descriptor on the ready list).
+//
+// On a byte stream, once a read fills its buffer the next one spans several
+// buffers (up to what is left of the pass) in one recvmsg, posting one
+// completion per buffer filled: a 64 KiB message costs one or two system
+// calls, not seventeen. A descriptor whose last pass read more than one
+// buffer's worth at once starts the next one wide (fdState.wide).
 func (b *Backend) execRecvPool(op *backend.Op) bool {
+	size := b.cfg.BufferSize
+	wide := false
+	if op.Multishot {
+		if st := b.lookupFd(op.Fd); st != nil && st.wide {
+			wide = true
+		}
+	}
 	for {
-		id, ok := b.pool.Get()
-		if !ok {
+		k := 1
+		if wide {
+			// What is left of the pass, plus one spare buffer: a message that
+			// fills the pass exactly still ends in a short read, which proves
+			// the socket drained (no EAGAIN probe in the next pass).
+			k = min(b.passLeft, (b.bytesLeft+size-1)/size) + 1
+		}
+		ids := b.wideIDs[:0]
+		for len(ids) < k {
+			id, ok := b.pool.Get()
+			if !ok {
+				break
+			}
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
 			// Empty pool: fail only if there is data (or an end or error) to
 			// report; otherwise wait for it. The data stays in the socket.
 			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
@@ -319,11 +351,15 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			}
 			return false
 		}
-		n, e := retry(func() (int, unix.Errno) {
-			return sysRecv(op.Fd, b.pool.Buf(id), unix.MSG_DONTWAIT)
-		})
+		var n int
+		var e unix.Errno
+		if len(ids) == 1 {
+			n, e = b.recv(op.Fd, b.pool.Buf(ids[0]))
+		} else {
+			n, e = b.recvv(op.Fd, ids)
+		}
 		if e != 0 || n == 0 {
-			b.pool.Put(id)
+			b.putBack(ids)
 			if e == unix.EAGAIN {
 				return true
 			}
@@ -331,14 +367,118 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			return false
 		}
 		if !op.Multishot {
-			b.postBuf(op, n, 0, id)
+			b.postBuf(op, n, 0, ids[0])
 			return false
 		}
-		b.postBuf(op, n, backend.FlagMore, id)
-		if b.spend(n) {
+		used := 0
+		for left := n; left > 0; used++ {
+			m := min(left, size)
+			left -= m
+			b.postBuf(op, m, backend.FlagMore, ids[used])
+			b.spend(m)
+		}
+		b.putBack(ids[used:])
+		if n < len(ids)*size {
+			wide = false
+			if b.shortReadDrains(op.Fd) {
+				// Messages bigger than a buffer: start the next pass wide.
+				b.fds[op.Fd].wide = n > size
+				b.yielded = false
+				return true // drained: the next edge brings it back
+			}
+		} else {
+			wide = b.isStream(op.Fd)
+		}
+		if b.yielded {
+			if st := b.lookupFd(op.Fd); st != nil {
+				st.wide = wide
+			}
 			return true
 		}
 	}
+}
+
+// putBack returns unused pool buffers, last taken first.
+func (b *Backend) putBack(ids []uint16) {
+	for i := len(ids) - 1; i >= 0; i-- {
+		b.pool.Put(ids[i])
+	}
+}
+
+// recvv is one non-blocking recvmsg(2) into the pool buffers ids, in order,
+// retried on EINTR and counted as a recv.
+func (b *Backend) recvv(fd int32, ids []uint16) (int, unix.Errno) {
+	for i, id := range ids {
+		p := b.pool.Buf(id)
+		b.wideIov[i] = unix.Iovec{Base: &p[0], Len: uint64(len(p))}
+	}
+	b.msg = unix.Msghdr{Iov: &b.wideIov[0]}
+	b.msg.SetIovlen(len(ids))
+	for {
+		b.calls.recv++
+		n, e := sysRecvmsg(fd, &b.msg, unix.MSG_DONTWAIT)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			b.calls.recvAgain++
+		}
+		b.msg = unix.Msghdr{}
+		return n, e
+	}
+}
+
+// recv is a non-blocking recv(2) into p, retried on EINTR and counted.
+func (b *Backend) recv(fd int32, p []byte) (int, unix.Errno) {
+	for {
+		b.calls.recv++
+		n, e := sysRecv(fd, p, unix.MSG_DONTWAIT)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			b.calls.recvAgain++
+		}
+		return n, e
+	}
+}
+
+// shortReadDrains reports whether a recv on fd that returned fewer bytes than
+// it asked for has left the socket empty, so that reading on until EAGAIN
+// would only cost a wasted system call (gnet and Go's net read once per
+// readiness too). That holds for a byte stream, TCP or AF_UNIX SOCK_STREAM:
+// recv(2) stops short only when the receive queue is empty, and any byte (or
+// end of stream) arriving later raises a new edge. Two exceptions read on to
+// EAGAIN: datagram and record sockets (a recv returns one message), and a
+// stream on which an event reported end of stream, hang-up, error or urgent
+// data (fdState.edgy), because the short read may have consumed the edge of
+// an EOF or stopped at the urgent mark. The socket type is learnt once per
+// descriptor with getsockopt (one call for TCP, three for AF_UNIX).
+func (b *Backend) shortReadDrains(fd int32) bool {
+	return b.isStream(fd) && !b.fds[fd].edgy
+}
+
+// isStream reports whether fd, on which a recv just succeeded, is a byte
+// stream (TCP or AF_UNIX SOCK_STREAM), learning it once per descriptor.
+func (b *Backend) isStream(fd int32) bool {
+	st := b.fdState(fd) // fd is open: the recv just succeeded on it
+	if st.sock == sockUnknown {
+		st.sock = sockOther
+		fd := int(fd)
+		proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+		switch {
+		case err != nil:
+		case proto == unix.IPPROTO_TCP: // only ever SOCK_STREAM
+			st.sock = sockStream
+		case proto == 0:
+			dom, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+			typ, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+			if err1 == nil && err2 == nil && dom == unix.AF_UNIX && typ == unix.SOCK_STREAM {
+				st.sock = sockStream
+			}
+		}
+	}
+	return st.sock == sockStream
 }
 
 // setIov points b.msg at op's buffers (Bufs when set, else Buf).
@@ -567,8 +707,7 @@ func (b *Backend) forgetFd(fd int32, deregister bool) {
 	if st.registered && deregister {
 		_ = unix.EpollCtl(b.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	}
-	st.registered = false
-	st.noNowait = false
+	st.reset()
 	st.gen++
 	if st.gen == -1 {
 		st.gen = 0 // -1 marks the eventfd

@@ -61,9 +61,39 @@ type fdState struct {
 	registered bool
 	noNowait   bool // preadv2/pwritev2 RWF_NOWAIT unsupported: plain read/write
 	ready      bool // on the ready list: readable, not yet drained to EAGAIN
-	rd, wr     opList
-	poll       opList
-	nextReady  *fdState // ready list link
+	// sock says whether a short read drains the socket (see shortReadDrains);
+	// sockUnknown until a multishot recv first needs it.
+	sock sockKind
+	// edgy: an event reported end of stream, hang-up, error or urgent data.
+	// A short read may then leave something (an EOF, an error, bytes behind
+	// the urgent mark) that no new edge will announce, so reads go on to
+	// EAGAIN. Sticky until the descriptor is forgotten or re-registered.
+	edgy bool
+	// wide: the last read pass ended on a read of more than one buffer's
+	// worth, so the next one starts reading into several at once.
+	wide      bool
+	rd, wr    opList
+	poll      opList
+	nextReady *fdState // ready list link
+}
+
+// sockKind classifies a descriptor for the short-read rule.
+type sockKind uint8
+
+const (
+	sockUnknown sockKind = iota
+	sockStream           // TCP or AF_UNIX SOCK_STREAM: a byte stream
+	sockOther            // datagrams, records, pipes, anything else
+)
+
+// reset forgets what was learnt about the open file behind the number (it was
+// closed, or may have been replaced).
+func (s *fdState) reset() {
+	s.registered = false
+	s.noNowait = false
+	s.sock = sockUnknown
+	s.edgy = false
+	s.wide = false
 }
 
 func (s *fdState) empty() bool { return s.rd.head == nil && s.wr.head == nil && s.poll.head == nil }

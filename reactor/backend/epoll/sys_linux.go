@@ -21,23 +21,34 @@ func bufPtr(p []byte) unsafe.Pointer {
 	return unsafe.Pointer(&p[0])
 }
 
+// The socket calls below are always made with MSG_DONTWAIT, so they never
+// sleep waiting for data or room: they are raw system calls, without the
+// runtime's entersyscall/exitsyscall bookkeeping (which exists so a call that
+// blocks can hand its P to another thread). Calls that may block (accept and
+// connect on a caller's socket, read and write on pipes and files, close)
+// keep the ordinary form.
+
+// sysRecv is recv(2); flags must include MSG_DONTWAIT.
 func sysRecv(fd int32, p []byte, flags int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
 	return int(r), e
 }
 
+// sysSend is send(2); flags must include MSG_DONTWAIT.
 func sysSend(fd int32, p []byte, flags int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
 	return int(r), e
 }
 
+// sysSendmsg is sendmsg(2); flags must include MSG_DONTWAIT.
 func sysSendmsg(fd int32, msg *unix.Msghdr, flags int) (int, unix.Errno) {
-	r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
+	r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
 	return int(r), e
 }
 
+// sysRecvmsg is recvmsg(2); flags must include MSG_DONTWAIT.
 func sysRecvmsg(fd int32, msg *unix.Msghdr, flags int) (int, unix.Errno) {
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
 	return int(r), e
 }
 
@@ -93,7 +104,13 @@ func (b *Backend) sysEpollWait(timeout time.Duration) (int, unix.Errno) {
 			b.ts = unix.NsecToTimespec(int64(timeout))
 			ts = uintptr(unsafe.Pointer(&b.ts))
 		}
-		r, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(b.epfd), uintptr(ev), uintptr(len(b.events)), ts, 0, 0)
+		var r uintptr
+		var e unix.Errno
+		if timeout == 0 { // a look that cannot sleep: raw, as the socket calls
+			r, _, e = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(b.epfd), uintptr(ev), uintptr(len(b.events)), ts, 0, 0)
+		} else {
+			r, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(b.epfd), uintptr(ev), uintptr(len(b.events)), ts, 0, 0)
+		}
 		if e != unix.ENOSYS {
 			return int(r), e
 		}
@@ -102,6 +119,10 @@ func (b *Backend) sysEpollWait(timeout time.Duration) (int, unix.Errno) {
 	msec := -1
 	if timeout >= 0 {
 		msec = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	if msec == 0 {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(b.epfd), uintptr(ev), uintptr(len(b.events)), 0, 0, 0)
+		return int(r), e
 	}
 	r, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(b.epfd), uintptr(ev), uintptr(len(b.events)), uintptr(msec), 0, 0)
 	return int(r), e
