@@ -110,6 +110,12 @@ go test -count=1 -tags giouring -ldflags=-checklinkname=0 ./uring/...
 step "benchmarks compile and run once (allocation checks)"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 
+# Allocation counts without -race (the race detector's sync.Pool drops
+# items at random): the steady-state data path of every transport and
+# protocol, on both backends.
+step "steady-state allocations (no -race)"
+go test -count=1 -run 'SteadyStateAllocatesNothing' ./transports/
+
 # A short fixed fuzz run of every fuzz target (the seed corpora already ran
 # in go test above), one after the other: FUZZTIME each (default 5s). Every
 # func FuzzX in a _test.go file is found, so new targets join by themselves.

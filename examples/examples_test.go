@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -402,7 +403,10 @@ func TestEchoListenDescriptions(t *testing.T) {
 	require.Contains(t, string(out), "unknown parameter bogus")
 }
 
-var debugLine = regexp.MustCompile(`debug_addr=(\S+)`)
+var (
+	debugLine = regexp.MustCompile(`debug_addr=(\S+)`)
+	loopsLine = regexp.MustCompile(`listening .*loops=(\d+)`)
+)
 
 // -debug-addr serves expvar's JSON at /debug/vars (cmdline, memstats) and
 // gyre's loop counters under "gyre", keyed by the program's name.
@@ -434,7 +438,13 @@ func TestExamplesDebugAddr(t *testing.T) {
 			vars, runs := get()
 			require.Contains(t, vars, "cmdline")
 			require.Contains(t, vars, "memstats")
-			require.Len(t, runs[name].Loops, 1)
+			// One loop per CPU by default, as the listening line says
+			// (udpecho runs one).
+			want := 1
+			if lm := loopsLine.FindStringSubmatch(s.stderr.String()); lm != nil {
+				want, _ = strconv.Atoi(lm[1])
+			}
+			require.Len(t, runs[name].Loops, want)
 			require.Contains(t, []string{"uring", "epoll"}, runs[name].Total.Backend)
 			// The counters are live: the loop's turns show up once it runs.
 			deadline := time.Now().Add(10 * time.Second)
@@ -497,5 +507,43 @@ func TestEchoSocketActivated(t *testing.T) {
 			require.NoError(t, c.Close())
 			s.stop(t, syscall.SIGTERM)
 		})
+	}
+}
+
+// resp with several loops keeps one keyspace: a key set on one connection is
+// seen on every other, whichever loop the kernel gave it to.
+func TestRespLoopsShareKeyspace(t *testing.T) {
+	s := start(t, "resp", nil, "-loops", "2")
+	defer s.stop(t, syscall.SIGTERM)
+	cmd := func(c net.Conn, r *bufio.Reader, args ...string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		_, err := c.Write([]byte(b.String()))
+		require.NoError(t, err)
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		if strings.HasPrefix(line, "$") && line != "$-1\r\n" {
+			val, err := r.ReadString('\n')
+			require.NoError(t, err)
+			return strings.TrimSpace(val)
+		}
+		return strings.TrimSpace(line)
+	}
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+		require.NoError(t, err)
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		return c, bufio.NewReader(c)
+	}
+	c0, r0 := dial()
+	defer c0.Close()
+	require.Equal(t, "+OK", cmd(c0, r0, "SET", "k", "v"))
+	for range 8 { // with 2 loops, some land on the other loop
+		c, r := dial()
+		require.Equal(t, "v", cmd(c, r, "GET", "k"))
+		require.NoError(t, c.Close())
 	}
 }

@@ -26,7 +26,8 @@ type Flags struct {
 	Addr string
 	// Backend is -backend; its default is GYRE_BACKEND, else auto.
 	Backend reactor.BackendKind
-	// Loops is -loops: 1 by default, 0 for one per CPU (PerCPU).
+	// Loops is -loops N, or PerCPU (one loop per CPU) when it is 0 or not
+	// given (Config.Loops says what a UNIX path gets).
 	Loops int
 	// TLSCert and TLSKey (-tls-cert, -tls-key: PEM files, both or neither)
 	// make every connection speak TLS (transports/tls).
@@ -67,7 +68,7 @@ func AddrDescription(addr string) string {
 // (an endpoint description; default defaultListen), or its short form
 // -addr HOST:PORT|unix:PATH (not both); -backend auto|uring|epoll, whose
 // default is GYRE_BACKEND as read by getenv, else auto — so the variable is
-// honoured unless -backend is given; -loops N (0: one per CPU);
+// honoured unless -backend is given; -loops N (default 0: one per CPU);
 // -tls-cert/-tls-key; -debug-addr HOST:PORT. Errors: an unknown backend,
 // from the flag or the variable, matches reactor.ErrUnknownBackend and names
 // the value; a -listen description that does not parse matches
@@ -81,7 +82,7 @@ func ParseFlags(name, defaultListen string, args []string, getenv func(string) s
 	// No flag default: flag would print it after ours, and the real one
 	// depends on the environment. Unset means $GYRE_BACKEND, else auto.
 	be := fs.String("backend", "", "backend: auto, uring or epoll (default: $"+reactor.EnvBackend+", else auto)")
-	loops := fs.Int("loops", 1, "event loops (0: one per CPU; TCP listeners use SO_REUSEPORT)")
+	loops := fs.Int("loops", 0, "event loops; 0: one per CPU (TCP and TLS listeners use SO_REUSEPORT; a UNIX path gets one)")
 	tlsCert := fs.String("tls-cert", "", "serve TLS with this PEM certificate chain (needs -tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-cert")
 	debug := fs.String("debug-addr", "", "serve expvar's /debug/vars over HTTP at HOST:PORT")

@@ -17,6 +17,37 @@
 // fails). Serve is Main without flags and exit: it listens on an endpoint
 // description (package transports/endpoint) on every loop. Run is the core:
 // loops, signals, a debug HTTP server, and any set-up function.
+//
+// # Many loops
+//
+// -loops defaults to one loop per CPU (Config.Loops = PerCPU,
+// runtime.GOMAXPROCS(0)); each loop is one goroutine locked to its own OS
+// thread with its own io_uring ring or epoll instance, and Config.PinCPUs
+// pins loop i to a CPU. A TCP or TLS description is listened on by every
+// loop with SO_REUSEPORT: the kernel picks a loop for each new connection
+// by hashing its addresses, and the connection stays on that loop for its
+// whole life. The limits of this design, which a program must respect:
+//
+//   - No rebalancing. Connections are spread by a hash of their addresses,
+//     not by load; a loop that got the busy ones is not relieved, and a
+//     change in the loops changes the spread only for new connections. (A
+//     socket inherited from systemd is one accept queue that every loop
+//     accepts from: whichever loop is awake first takes the connection.)
+//   - Per-loop state by default. mk is called once per loop, so whatever
+//     it creates is per loop and needs no lock. State that every
+//     connection must see (a keyspace, a cache, counters) is shared across
+//     loops, hence goroutine-safe: a mutex (resp.NewSharedStore), atomics,
+//     or a sharded design where each loop owns a part.
+//   - Cross-loop work is a message. Every protocol and transport method is
+//     loop-only (the Threading rules in the README); to act on a
+//     connection of another loop, send it a closure with that loop's
+//     Loop.Call (goroutine-safe; costs a queue entry and, if that loop
+//     sleeps, one wake-up). Never touch another loop's transports directly.
+//   - A UNIX path, or any description only one socket can bind, gets one
+//     loop under PerCPU and is an error (ErrNotShareable) with an explicit
+//     n > 1. Datagram servers (transports/udp) run their own loops.
+//   - Stop is per program: a signal, ctx, or any loop stopping stops every
+//     loop; each drains its own connections (reactor.Config.DrainTimeout).
 package react
 
 import (
@@ -55,9 +86,15 @@ type Config struct {
 	// Loops: 0 or 1 for one loop, n for n, PerCPU for one per CPU. Serve
 	// listens on every loop: with SO_REUSEPORT for TCP and TLS descriptions
 	// (one accept queue per loop, the kernel spreading connections), on the
-	// one inherited socket for systemd; a UNIX path cannot be shared and is
-	// an error with more than one loop.
+	// one inherited socket for systemd; a UNIX path cannot be shared: with
+	// PerCPU it gets one loop, with an explicit n > 1 it is an error
+	// (ErrNotShareable).
 	Loops int
+	// PinCPUs pins loop i's thread to the i-th CPU the program may run on
+	// (reactor.AllowedCPUs, wrapping around when there are more loops than
+	// CPUs; reactor.Config.CPUs). Off by default: pinning helps when the
+	// loops own the machine, and hurts when other work shares the CPUs.
+	PinCPUs bool
 	// Reactor is the configuration of each loop; Backend and IgnoreEnv are
 	// overwritten from the fields above, Logger defaults to this Logger.
 	Reactor reactor.Config
@@ -133,6 +170,13 @@ func run(ctx context.Context, cfg Config, setup func(loop *reactor.Loop) error, 
 	if rc.Logger == nil {
 		rc.Logger = cfg.Logger
 	}
+	var cpus []int
+	if cfg.PinCPUs {
+		var err error
+		if cpus, err = reactor.AllowedCPUs(); err != nil {
+			return err
+		}
+	}
 	loops := make([]*reactor.Loop, 0, cfg.Loops)
 	abandon := func() {
 		for _, l := range loops {
@@ -142,7 +186,10 @@ func run(ctx context.Context, cfg Config, setup func(loop *reactor.Loop) error, 
 			<-l.Done()
 		}
 	}
-	for range cfg.Loops {
+	for i := range cfg.Loops {
+		if len(cpus) > 0 {
+			rc.CPUs = []int{cpus[i%len(cpus)]}
+		}
 		l, err := reactor.New(rc)
 		if err != nil {
 			abandon()
@@ -214,18 +261,19 @@ func serveDebug(addr string, log *slog.Logger, name string) (stop func(), err er
 // got; a UNIX path is an error (ErrNotShareable). Errors: as Run, and
 // endpoint.ErrBadDescription, the listen errors of endpoint.Listen.
 func Serve(ctx context.Context, cfg Config, description string, mk func(loop *reactor.Loop) transports.Factory) error {
-	cfg.defaults()
 	s, err := endpoint.ParseServer(description)
 	if err != nil {
 		return err
 	}
+	if cfg.Loops == PerCPU && !s.Shareable() && !reusable(s.Kind) {
+		cfg.Loops = 1 // one per CPU, where only one can listen
+	}
+	cfg.defaults()
 	if cfg.Loops > 1 && !s.Shareable() {
-		switch s.Kind {
-		case "tcp", "tcp6", "ssl":
-			s.TCP.ReusePort = true
-		default:
+		if !reusable(s.Kind) {
 			return fmt.Errorf("%w: %s with %d loops", ErrNotShareable, description, cfg.Loops)
 		}
+		s.TCP.ReusePort = true
 	}
 	var first net.Addr
 	setup := func(loop *reactor.Loop) error {
@@ -249,6 +297,16 @@ func Serve(ctx context.Context, cfg Config, description string, mk func(loop *re
 			cfg.Listening(first, be)
 		}
 	})
+}
+
+// reusable reports whether a description of this kind can be bound by every
+// loop with SO_REUSEPORT.
+func reusable(kind string) bool {
+	switch kind {
+	case "tcp", "tcp6", "ssl":
+		return true
+	}
+	return false
 }
 
 // ErrNotShareable is returned by Serve for a description several loops

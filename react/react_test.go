@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,7 +78,10 @@ func TestParseFlagsListen(t *testing.T) {
 	o, err = ParseFlags("x", "tcp:7", []string{"-listen", "unix:/a"}, noenv, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, "unix:/a", o.Description())
-	require.Equal(t, 1, o.Loops)
+	require.Equal(t, PerCPU, o.Loops, "one loop per CPU by default")
+	o, err = ParseFlags("x", "tcp:7", []string{"-loops", "3"}, noenv, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 3, o.Loops)
 
 	for args, want := range map[string]string{
 		"-listen tcp:1 -addr :1": "give one",
@@ -229,6 +233,14 @@ func TestRunErrors(t *testing.T) {
 		err = Serve(context.Background(), Config{Backend: kind, Loops: 2}, "unix:"+filepath.Join(t.TempDir(), "s"), func(*reactor.Loop) transports.Factory { return echo.Factory{} })
 		require.ErrorIs(t, err, ErrNotShareable)
 
+		// One per CPU (the flags' default) on a UNIX path is one loop.
+		ctx0, cancel0 := context.WithCancel(context.Background())
+		made := 0
+		cfg0 := Config{Backend: kind, Loops: PerCPU, Listening: func(net.Addr, string) { cancel0() }}
+		err = Serve(ctx0, cfg0, "unix:"+filepath.Join(t.TempDir(), "s"), func(*reactor.Loop) transports.Factory { made++; return echo.Factory{} })
+		require.NoError(t, err)
+		require.Equal(t, 1, made)
+
 		ctx, cancel := context.WithCancel(context.Background())
 		ran := make(chan struct{})
 		go func() { <-ran; cancel() }()
@@ -324,5 +336,39 @@ func TestRunPublishesExpvar(t *testing.T) {
 			}
 			require.Empty(t, vars(), "members removed when Run returns")
 		}
+	})
+}
+
+// PinCPUs pins each loop's thread to one of the allowed CPUs, in turn.
+func TestRunPinCPUs(t *testing.T) {
+	allowed, err := reactor.AllowedCPUs()
+	require.NoError(t, err)
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		var mu sync.Mutex
+		var got [][]int
+		n := 0
+		err := Run(context.Background(), Config{Backend: kind, Loops: 3, PinCPUs: true}, func(l *reactor.Loop) error {
+			last := n == 2
+			n++
+			return l.Call(func() {
+				cpus, err := reactor.AllowedCPUs() // on the loop's thread
+				require.NoError(t, err)
+				mu.Lock()
+				got = append(got, cpus)
+				mu.Unlock()
+				if last {
+					l.Stop()
+				}
+			})
+		})
+		require.NoError(t, err)
+		require.Len(t, got, 3)
+		seen := map[int]bool{}
+		for _, cpus := range got {
+			require.Len(t, cpus, 1, "each loop thread is pinned to one CPU")
+			require.Contains(t, allowed, cpus[0])
+			seen[cpus[0]] = true
+		}
+		require.Len(t, seen, min(3, len(allowed)), "loops spread over the allowed CPUs")
 	})
 }

@@ -86,6 +86,14 @@ type Config struct {
 	DrainTimeout time.Duration
 	// CompletionBatch is how many completions one wait may return; default 256.
 	CompletionBatch int
+	// CPUs, if not empty, pins the loop's OS thread (the one thread that runs
+	// every callback and enters the kernel for the backend) to these CPU
+	// numbers with sched_setaffinity(2), before the backend is opened, so the
+	// ring's kernel-side work is local to it too. New fails with the
+	// system call's error (EINVAL: none of the CPUs is online or allowed)
+	// and a negative or too large number is ErrBadCPU. Only the loop's
+	// thread is pinned; other goroutines of the program are not.
+	CPUs []int
 
 	// WrapBackend, if set, is a test hook: the backend New opens (after the
 	// Auto/Uring/Epoll choice) is passed to it on the loop's thread, and the

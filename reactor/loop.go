@@ -187,6 +187,10 @@ func (l *Loop) thread(ready chan<- error) {
 	// The thread is never unlocked: if the goroutine exits while locked, the
 	// thread exits with it, taking any io_uring task state along.
 	l.tid = gettid()
+	if err := pinThread(l.cfg.CPUs); err != nil {
+		ready <- err
+		return
+	}
 	be, fellBack, err := openBackend(l.cfg, l.log)
 	if err != nil {
 		ready <- err

@@ -15,7 +15,10 @@ import (
 )
 
 func main() {
+	// One keyspace for every loop (-loops, default one per CPU), as a Redis
+	// client expects: a shared store serializes access with a mutex.
+	store := resp.NewSharedStore()
 	react.Main("resp", "tcp:6380:interface=127.0.0.1", func(*reactor.Loop) transports.Factory {
-		return resp.NewFactory(resp.NewStore(), resp.Options{})
+		return resp.NewFactory(store, resp.Options{})
 	})
 }

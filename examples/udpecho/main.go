@@ -65,6 +65,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := fl.Config("udpecho")
+	cfg.Loops = 1
 	if err := run(context.Background(), cfg, addr, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "udpecho: %v\n", err)
 		os.Exit(1)
@@ -80,8 +81,8 @@ func udpAddr(fl react.Flags) (string, error) {
 	if fl.TLSCert != "" {
 		return "", errors.New("udpecho does not speak TLS (DTLS is not implemented)")
 	}
-	if fl.Loops != 1 {
-		return "", errors.New("udpecho runs one loop")
+	if fl.Loops != 1 && fl.Loops != react.PerCPU {
+		return "", errors.New("udpecho runs one loop (-loops 1)")
 	}
 	if fl.Listen == "" {
 		return fl.Addr, nil

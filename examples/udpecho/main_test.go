@@ -106,6 +106,11 @@ func TestUDPAddr(t *testing.T) {
 	got, err := udpAddr(react.Flags{Addr: "127.0.0.1:5", Loops: 1})
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:5", got)
+	got, err = udpAddr(react.Flags{Addr: "127.0.0.1:5", Loops: react.PerCPU}) // the default
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:5", got)
+	_, err = udpAddr(react.Flags{Addr: "127.0.0.1:5", Loops: 2})
+	require.ErrorContains(t, err, "one loop")
 
 	require.Equal(t, "unixgram:/x", mustUDPAddr(t, "unixgram:/x"))
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package transports_test
+
+const raceEnabled = false
