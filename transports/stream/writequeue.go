@@ -258,8 +258,11 @@ func (q *WriteQueue) sent(n int, notify bool) {
 		done := *z
 		q.popOwned()
 		if done.notif {
+			// Sent, but the kernel may still read it until the
+			// notification. Only one notification is outstanding at a
+			// time, so only the vector's first buffer can be waiting.
 			q.wait, q.waiting = done, true
-			return // a zero-copy chunk is one owned buffer
+			continue
 		}
 		release(done.done, nil)
 	}
