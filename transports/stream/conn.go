@@ -176,7 +176,9 @@ const (
 //
 // Writing: Write copies into a WriteQueue; everything queued in one loop
 // turn leaves in one send, at most one send is in flight and short sends are
-// resumed. WriteOwned queues a caller-owned buffer without copying. A
+// resumed. WriteOwned queues a caller-owned buffer without copying (owned
+// buffers queued back to back leave in one vectored send), and
+// KeepReceived lets a protocol forward a received buffer that way. A
 // registered producer is driven by a Flow (paused above the high watermark,
 // resumed at the low one).
 //
