@@ -40,8 +40,13 @@ type Echo struct {
 }
 
 // EchoKeepMin is Echo's default KeepMin: below it a copy into the write
-// queue costs less than keeping the buffer (measured; see the README).
-const EchoKeepMin = 1 << 10
+// queue costs no more than keeping the buffer. Measured on 2026-11-29
+// (server CPU per request, 5 interleaved repetitions): forwarding every
+// 64 B chunk cost 1.23× (io_uring) and 1.17× (epoll) copying them; at
+// 1 KiB it saved no user-space time on io_uring (1.04×, epoll 0.76×); at
+// 4 KiB user-space time fell to 0.77× on io_uring, at 64 KiB to 0.64×
+// (epoll 0.68×).
+const EchoKeepMin = 2 << 10
 
 // ConnectionMade keeps the transport.
 func (e *Echo) ConnectionMade(t transports.Transport) {
