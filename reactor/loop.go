@@ -130,6 +130,8 @@ type Loop struct {
 
 	flushers []Flusher
 
+	kept int // provided buffers kept by KeepBuffer (keep.go)
+
 	// turns counts loop turns (each one backend wait); tests read it after
 	// Done to tell a sleeping loop from a spinning one.
 	turns uint64
@@ -730,6 +732,7 @@ func (l *Loop) shutdownBackend() {
 	l.callsClosed = true
 	l.callMu.Unlock()
 	l.runCalls()
+	l.warnKept()
 	_ = l.be.Close()
 	l.publish()
 }

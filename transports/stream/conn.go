@@ -176,7 +176,9 @@ const (
 //
 // Writing: Write copies into a WriteQueue; everything queued in one loop
 // turn leaves in one send, at most one send is in flight and short sends are
-// resumed. WriteOwned queues a caller-owned buffer without copying. A
+// resumed. WriteOwned queues a caller-owned buffer without copying (owned
+// buffers queued back to back leave in one vectored send), and
+// KeepReceived lets a protocol forward a received buffer that way. A
 // registered producer is driven by a Flow (paused above the high watermark,
 // resumed at the low one).
 //
@@ -223,6 +225,9 @@ type Conn struct {
 	held    []byte // received while reading was paused
 	paused  bool
 	readEOF bool
+
+	keep keeper   // received buffers kept past DataReceived (keep.go)
+	iov  [][]byte // the vectored send's buffers (NextBufs), made at the first gathered send
 
 	writeClosed   bool // CloseWrite asked
 	finSent       bool
@@ -399,7 +404,9 @@ func (c *Conn) recvDone(comp *backend.Completion) {
 			c.deliver(data)
 			c.delivering = false
 		} else {
+			c.keep.cur = comp
 			c.deliver(data)
+			c.keep.endDelivery()
 		}
 		if !c.paused {
 			c.armRecv()
@@ -420,7 +427,9 @@ func (c *Conn) recvDone(comp *backend.Completion) {
 			}
 			// The pool ran dry (data stays in the socket) or a retryable
 			// interruption: re-arm. Buffers return as soon as each
-			// DataReceived returns, so this does not spin.
+			// DataReceived returns, and kept ones (KeepReceived) are capped
+			// at half the pool, so a dry pool is refilled by the
+			// completions of this very batch and this does not spin.
 			if !c.paused {
 				c.armRecv()
 			}
@@ -530,12 +539,12 @@ func (o *connOps) Flush() {
 }
 
 func (c *Conn) startSend() {
-	chunk, zc := c.q.Next()
-	if chunk == nil {
-		c.drained()
-		return
-	}
 	if c.write == WritePlain {
+		chunk, _ := c.q.Next()
+		if chunk == nil {
+			c.drained()
+			return
+		}
 		if err := c.own.Submit(slotSend, backend.Op{Kind: backend.KindWrite, Buf: chunk}); err != nil {
 			c.teardown(transports.Lost(err), false)
 			return
@@ -543,19 +552,48 @@ func (c *Conn) startSend() {
 		c.sendBusy = true
 		return
 	}
-	if c.ctl != nil {
-		ctl, limit := c.ctl.SendControl(c.sentOff)
-		if limit > 0 && len(chunk) > limit {
-			chunk, zc = chunk[:limit], false
+	var ctl []byte
+	limit := 0
+	if c.ctl != nil && c.q.Buffered() > 0 {
+		ctl, limit = c.ctl.SendControl(c.sentOff)
+	}
+	var chunk []byte
+	var zc bool
+	if ctl == nil && limit <= 0 && c.q.OwnedQueued() > 0 {
+		// Owned buffers (forwarded received buffers above all) go out
+		// gathered: one sendmsg for what one turn queued.
+		if c.iov == nil {
+			c.iov = make([][]byte, 0, maxGather)
 		}
-		if ctl != nil {
-			if err := c.own.Submit(slotSend, backend.Op{Kind: backend.KindSendMsg, Buf: chunk, Control: ctl}); err != nil {
+		c.iov, zc = c.q.NextBufs(c.iov[:0])
+		if len(c.iov) > 1 {
+			if err := c.own.Submit(slotSend, backend.Op{Kind: backend.KindSendv, Bufs: c.iov}); err != nil {
 				c.teardown(transports.Lost(err), false)
 				return
 			}
-			c.sendBusy, c.ctlOut = true, true
+			c.sendBusy = true
 			return
 		}
+		if len(c.iov) == 1 {
+			chunk = c.iov[0]
+		}
+	} else {
+		chunk, zc = c.q.Next()
+	}
+	if chunk == nil {
+		c.drained()
+		return
+	}
+	if limit > 0 && len(chunk) > limit {
+		chunk, zc = chunk[:limit], false
+	}
+	if ctl != nil {
+		if err := c.own.Submit(slotSend, backend.Op{Kind: backend.KindSendMsg, Buf: chunk, Control: ctl}); err != nil {
+			c.teardown(transports.Lost(err), false)
+			return
+		}
+		c.sendBusy, c.ctlOut = true, true
+		return
 	}
 	if zc && !c.own.InFlight(slotZC) {
 		if err := c.own.Submit(slotZC, backend.Op{Kind: backend.KindSendZC, Buf: chunk}); err == nil {
@@ -569,6 +607,9 @@ func (c *Conn) startSend() {
 	}
 	c.sendBusy = true
 }
+
+// maxGather bounds the buffers of one vectored send (NextBufs).
+const maxGather = 64
 
 func (c *Conn) sendDone(comp *backend.Completion) {
 	c.sendBusy = false
@@ -871,7 +912,11 @@ func (c *Conn) deliverHeld() {
 		if c.held = c.held[n:]; len(c.held) == 0 {
 			c.held = nil
 		}
+		// Held bytes are never written again (later ones are appended
+		// beyond them, or to a new array): keeping them costs nothing.
+		c.keep.heldNow = true
 		c.deliver(p)
+		c.keep.endDelivery()
 	}
 	if c.paused || c.own.Closing() || c.lost {
 		return

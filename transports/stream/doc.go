@@ -12,7 +12,14 @@
 //     (and whether it may go out with a zero-copy send); Sent/SentZeroCopy
 //     account a possibly short send; Notified accounts a zero-copy
 //     notification; Drop releases everything at the end. Order across copied
-//     and owned bytes is exactly the order of the calls.
+//     and owned bytes is exactly the order of the calls. NextBufs gathers
+//     owned buffers queued back to back into one vectored send.
+//   - Conn.KeepReceived (transports.BufferKeeper): a protocol keeps the
+//     provided buffer DataReceived was given and sends it on with
+//     WriteOwned — zero-copy forwarding for echo servers and proxies; at
+//     most MaxKeptPerConn buffers per connection and half the loop's pool
+//     (reactor.Loop.KeepBuffer) are kept at once, so keeping never starves
+//     receives.
 //   - Flow: producer flow control (Twisted's IConsumer side: registerProducer,
 //     unregisterProducer; IPushProducer paused above the high watermark and
 //     resumed at the low one; IPullProducer asked for more when the queue
@@ -32,7 +39,7 @@
 // a WriteQueue and a Flow, and implements OpHandler:
 //
 //	Write(p):       q.Write(p); flow.Update(q.Buffered()); ask the loop to flush
-//	Flush:          if the send slot is free: chunk, zc := q.Next()
+//	Flush:          if the send slot is free: chunk, zc := q.Next() (or NextBufs: a vectored send)
 //	                  chunk == nil: drained (finish LoseConnection / CloseWrite)
 //	                  zc: owner.Submit(zcSlot, SendZC chunk) (fall back to a send)
 //	                  else owner.Submit(sendSlot, Send chunk)

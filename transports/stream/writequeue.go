@@ -57,8 +57,9 @@ type WriteQueue struct {
 	waiting bool
 	zcBusy  bool // a zero-copy notification is outstanding (head or wait)
 
-	cur    int8 // what the last Next handed out
-	curLen int  // its length, for a copied chunk (Sent clamps to it)
+	cur      int8 // what the last Next handed out
+	curLen   int  // its length, for a copied chunk (Sent clamps to it)
+	curOwned int  // owned buffers in what the last Next or NextBufs handed out
 }
 
 // owned is a caller-owned buffer queued by WriteOwned.
@@ -139,7 +140,7 @@ func (q *WriteQueue) Next() (chunk []byte, zeroCopy bool) {
 	if q.zh < len(q.zq) {
 		z := &q.zq[q.zh]
 		if q.copyOut >= z.copyBefore {
-			q.cur = curOwned
+			q.cur, q.curOwned = curOwned, 1
 			rest := z.buf[z.off:]
 			return rest, !q.zcBusy && !z.noZC && len(rest) >= ZeroCopyMin
 		}
@@ -157,8 +158,45 @@ func (q *WriteQueue) Next() (chunk []byte, zeroCopy bool) {
 	if limit >= 0 && len(b) > limit {
 		b = b[:limit]
 	}
-	q.cur, q.curLen = curCopied, len(b)
+	q.cur, q.curLen, q.curOwned = curCopied, len(b), 0
 	return b, false
+}
+
+// OwnedQueued is the number of owned buffers queued and not yet released
+// by a send (a zero-copy one waiting for its notification not counted).
+func (q *WriteQueue) OwnedQueued() int { return len(q.zq) - q.zh }
+
+// NextBufs is Next for a vectored send: bufs[:0] is filled with Next's chunk
+// followed, unless it is offered for zero copy, by the owned buffers queued
+// right after it with no copied bytes between them, up to cap(bufs) slices
+// (at least one). A queue fed received buffers one by one (zero-copy
+// forwarding, see transports.BufferKeeper) goes out in one sendmsg per
+// flush this way rather than one send per buffer. The result is nil when
+// nothing is queued; zeroCopy is Next's (the result then has one slice).
+// Sent accounts the whole vector, releasing each owned buffer fully sent,
+// in order; the vector stays valid until then.
+func (q *WriteQueue) NextBufs(bufs [][]byte) (out [][]byte, zeroCopy bool) {
+	chunk, zc := q.Next()
+	if chunk == nil {
+		return nil, false
+	}
+	out = append(bufs[:0], chunk)
+	if zc {
+		return out, true
+	}
+	j := q.zh
+	switch {
+	case q.cur == curOwned:
+		j++
+	case j >= len(q.zq) || q.copyOut+int64(len(chunk)) != q.zq[j].copyBefore:
+		return out, false // copied bytes only, or more of them before the next owned buffer
+	}
+	before := q.zq[q.zh].copyBefore
+	for ; j < len(q.zq) && len(out) < cap(out) && q.zq[j].copyBefore == before; j++ {
+		out = append(out, q.zq[j].buf)
+		q.curOwned++
+	}
+	return out, false
 }
 
 // idle resets a drained queue and drops huge idle buffers.
@@ -190,35 +228,44 @@ func (q *WriteQueue) SentZeroCopy(n int, notify bool) { q.sent(n, notify) }
 
 func (q *WriteQueue) sent(n int, notify bool) {
 	n = max(n, 0)
-	switch q.cur {
-	case curCopied:
+	owned := q.curOwned
+	if q.cur == curCopied {
 		// Clamp to the chunk, not to sending: a copied chunk stops at the
 		// next owned buffer, whose bytes go before the rest of sending.
-		n = min(n, q.curLen)
-		q.sendOff += n
-		q.copyOut += int64(n)
-	case curOwned:
+		m := min(n, q.curLen)
+		q.sendOff += m
+		q.copyOut += int64(m)
+		n -= m
+		if m < q.curLen {
+			owned = 0
+		}
+	}
+	q.cur, q.curOwned = curNone, 0
+	// The owned buffers of the chunk (NextBufs gathers several), in order;
+	// q.zq is indexed afresh each round since a done may queue more.
+	for ; owned > 0; owned-- {
 		z := &q.zq[q.zh]
 		if notify {
 			z.notif, q.zcBusy = true, true
 		}
-		n = min(n, len(z.buf)-z.off)
-		z.off += n
-		q.zqLen -= n
+		m := min(n, len(z.buf)-z.off)
+		z.off += m
+		q.zqLen -= m
+		n -= m
 		if z.off < len(z.buf) {
-			break
+			return
 		}
 		done := *z
 		q.popOwned()
-		q.cur = curNone
 		if done.notif {
+			// Sent, but the kernel may still read it until the
+			// notification. Only one notification is outstanding at a
+			// time, so only the vector's first buffer can be waiting.
 			q.wait, q.waiting = done, true
-			return
+			continue
 		}
 		release(done.done, nil)
-		return
 	}
-	q.cur = curNone
 }
 
 func (q *WriteQueue) popOwned() {

@@ -102,7 +102,29 @@ func runRandomQueue(t *testing.T, seed uint64) {
 				}
 			}))
 		case 6, 7, 8: // the kernel sends (part of) the next chunk
-			chunk, zc := q.Next()
+			var chunk []byte
+			var zc bool
+			if vec := rng.IntN(2) == 0; vec {
+				// A vectored send of what NextBufs gathers.
+				bufs, vzc := q.NextBufs(make([][]byte, 0, 1+rng.IntN(6)))
+				if len(bufs) > 1 {
+					require.False(t, vzc)
+					all := bytes.Join(bufs, nil)
+					n := len(all)
+					if rng.IntN(2) == 0 {
+						n = rng.IntN(len(all) + 1)
+					}
+					got = append(got, all[:n]...)
+					sent += n
+					q.Sent(n)
+					break
+				}
+				if len(bufs) == 1 {
+					chunk, zc = bufs[0], vzc
+				}
+			} else {
+				chunk, zc = q.Next()
+			}
 			if chunk == nil {
 				require.Equal(t, 0, q.Buffered())
 				break
@@ -411,6 +433,74 @@ func BenchmarkWriteQueueOwnedCycle(b *testing.B) {
 		q.WriteOwned(o, done)
 		for c, _ := q.Next(); c != nil; c, _ = q.Next() {
 			q.Sent(len(c))
+		}
+	}
+}
+
+// TestWriteQueueNextBufsGathers: NextBufs gathers the owned buffers queued
+// back to back after the head chunk (a copied chunk that ends where they
+// begin, or the head owned buffer's rest), stops at copied bytes between
+// them and at cap(bufs), and Sent over the vector releases each fully sent
+// buffer in order, a partly sent one staying at the head.
+func TestWriteQueueNextBufsGathers(t *testing.T) {
+	var q WriteQueue
+	var released []string
+	own := func(s string) {
+		q.WriteOwned([]byte(s), func(err error) {
+			require.NoError(t, err)
+			released = append(released, s)
+		})
+	}
+	q.Write([]byte("ab"))
+	own("CD")
+	own("EF")
+	own("GH")
+	q.Write([]byte("ij"))
+	own("KL")
+	strs := func(b [][]byte) (r []string) {
+		for _, p := range b {
+			r = append(r, string(p))
+		}
+		return r
+	}
+	v, zc := q.NextBufs(make([][]byte, 0, 3))
+	require.False(t, zc)
+	require.Equal(t, []string{"ab", "CD", "EF"}, strs(v), "cap(bufs) bounds the vector")
+	q.Sent(5) // ab, CD, and E
+	require.Equal(t, []string{"CD"}, released)
+	v, _ = q.NextBufs(make([][]byte, 0, 8))
+	require.Equal(t, []string{"F", "GH"}, strs(v), "stops at copied bytes")
+	q.Sent(3)
+	require.Equal(t, []string{"CD", "EF", "GH"}, released)
+	v, _ = q.NextBufs(make([][]byte, 0, 8))
+	require.Equal(t, []string{"ij", "KL"}, strs(v))
+	q.Sent(1)
+	v, _ = q.NextBufs(make([][]byte, 0, 8))
+	require.Equal(t, []string{"j", "KL"}, strs(v))
+	q.Sent(3)
+	require.Equal(t, []string{"CD", "EF", "GH", "KL"}, released)
+	v, _ = q.NextBufs(make([][]byte, 0, 8))
+	require.Nil(t, v)
+	require.Zero(t, q.Buffered())
+}
+
+func BenchmarkWriteQueueOwnedGather(b *testing.B) {
+	var q WriteQueue
+	o := make([]byte, 4096)
+	done := func(error) {}
+	bufs := make([][]byte, 0, 64)
+	b.ReportAllocs()
+	b.SetBytes(16 * int64(len(o)))
+	for b.Loop() {
+		for range 16 {
+			q.WriteOwned(o, done)
+		}
+		for v, _ := q.NextBufs(bufs); v != nil; v, _ = q.NextBufs(bufs) {
+			n := 0
+			for _, p := range v {
+				n += len(p)
+			}
+			q.Sent(n)
 		}
 	}
 }

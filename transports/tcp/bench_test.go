@@ -9,6 +9,7 @@ import (
 	"github.com/gyre-io/gyre/protocols/echo"
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
+	"github.com/gyre-io/gyre/transports"
 	"github.com/gyre-io/gyre/transports/tcp"
 )
 
@@ -50,6 +51,84 @@ func BenchmarkEchoPingPong(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// forwardEcho echoes by forwarding each received buffer without a copy
+// (KeepReceived + WriteOwned), copying with Write only what cannot be kept
+// or is smaller than min; copied counts the bytes Write copied. Loop only.
+type forwardEcho struct {
+	t      *tcp.Conn
+	min    int
+	copied int64
+}
+
+func (e *forwardEcho) ConnectionMade(t transports.Transport) { e.t = t.(*tcp.Conn) }
+func (e *forwardEcho) ConnectionLost(error)                  {}
+func (e *forwardEcho) DataReceived(p []byte) {
+	if len(p) >= e.min {
+		if release, ok := e.t.KeepReceived(); ok {
+			if e.t.WriteOwned(p, release) == nil {
+				return
+			}
+			release(nil)
+		}
+	}
+	e.copied += int64(len(p))
+	_ = e.t.Write(p)
+}
+
+// BenchmarkEchoForward: BenchmarkEchoPingPong's load against an echo that
+// forwards the received buffers (forward) or copies them (copy); copiedB/op
+// is the bytes the server copied into its write queue per message (0 when
+// every buffer was forwarded), allocs/op the whole process's.
+func BenchmarkEchoForward(b *testing.B) {
+	for _, kind := range []reactor.BackendKind{reactor.Uring, reactor.Epoll} {
+		for _, size := range []int{64, 4096, 65536} {
+			for _, mode := range []string{"copy", "forward"} {
+				b.Run(kind.String()+"/"+strconv.Itoa(size)+"/"+mode, func(b *testing.B) {
+					h := reactortest.Start(b, kind)
+					e := &forwardEcho{min: 1 << 30}
+					if mode == "forward" {
+						e.min = 0
+					}
+					f := transports.FactoryFunc(func(net.Addr) transports.Protocol { return e })
+					p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer h.Do(func() { _ = p.Close() })
+					c, err := net.Dial("tcp", p.Addr().String())
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer c.Close()
+					msg := make([]byte, size)
+					got := make([]byte, size)
+					for i := 0; i < 100; i++ {
+						_, _ = c.Write(msg)
+						_, _ = io.ReadFull(c, got)
+					}
+					var before int64
+					h.Do(func() { before = e.copied })
+					b.SetBytes(int64(size))
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if _, err := c.Write(msg); err != nil {
+							b.Fatal(err)
+						}
+						if _, err := io.ReadFull(c, got); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StopTimer()
+					var after int64
+					h.Do(func() { after = e.copied })
+					b.ReportMetric(float64(after-before)/float64(b.N), "copiedB/op")
+				})
+			}
 		}
 	}
 }

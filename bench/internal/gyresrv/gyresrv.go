@@ -24,17 +24,59 @@ import (
 // Hello is the HTTP body.
 const Hello = "Hello, World!"
 
-// Echo is the echo protocol: every byte received is written back.
-type Echo struct{ t transports.Transport }
+// Echo is the echo protocol: every byte received is written back. On a
+// transport that can keep received buffers (transports.BufferKeeper: tcp,
+// unix), chunks of at least KeepMin bytes are forwarded without a copy —
+// the received buffer itself is queued with WriteOwned and goes back to the
+// pool once sent; smaller chunks, and every chunk on other transports
+// (TLS), are copied with Write.
+type Echo struct {
+	t     transports.Transport
+	keep  transports.BufferKeeper // nil: copy everything
+	owned transports.OwnedWriter
+	// KeepMin is the smallest chunk forwarded without a copy (0 means
+	// EchoKeepMin; negative: never).
+	KeepMin int
+}
+
+// EchoKeepMin is Echo's default KeepMin: below it a copy into the write
+// queue costs no more than keeping the buffer. Measured on 2026-11-29
+// (server CPU per request, 5 interleaved repetitions): forwarding every
+// 64 B chunk cost 1.23× (io_uring) and 1.17× (epoll) copying them; at
+// 1 KiB it saved no user-space time on io_uring (1.04×, epoll 0.76×); at
+// 4 KiB user-space time fell to 0.77× on io_uring, at 64 KiB to 0.64×
+// (epoll 0.68×).
+const EchoKeepMin = 2 << 10
 
 // ConnectionMade keeps the transport.
-func (e *Echo) ConnectionMade(t transports.Transport) { e.t = t }
+func (e *Echo) ConnectionMade(t transports.Transport) {
+	e.t = t
+	e.keep, _ = t.(transports.BufferKeeper)
+	e.owned, _ = t.(transports.OwnedWriter)
+	if e.owned == nil || e.KeepMin < 0 {
+		e.keep = nil
+	}
+	if e.KeepMin == 0 {
+		e.KeepMin = EchoKeepMin
+	}
+}
 
-// DataReceived writes p back (Write copies it).
-func (e *Echo) DataReceived(p []byte) { _ = e.t.Write(p) }
+// DataReceived writes p back: forwarded as is if it can be kept, else
+// copied.
+func (e *Echo) DataReceived(p []byte) {
+	if e.keep != nil && len(p) >= e.KeepMin {
+		if release, ok := e.keep.KeepReceived(); ok {
+			if e.owned.WriteOwned(p, release) == nil {
+				return
+			}
+			release(nil) // not queued: the connection is closing
+		}
+	}
+	_ = e.t.Write(p)
+}
 
 // ConnectionLost drops the transport.
-func (e *Echo) ConnectionLost(error) { e.t = nil }
+func (e *Echo) ConnectionLost(error) { e.t, e.keep, e.owned = nil, nil, nil }
 
 // EchoFactory builds Echo protocols.
 var EchoFactory = transports.FactoryFunc(func(net.Addr) transports.Protocol { return &Echo{} })
