@@ -82,6 +82,15 @@ func steadyCases() []steadyCase {
 			require.NoError(t, err)
 			return dialTrip(t, "tcp", p.Addr().String(), msg, msg)
 		}, 0},
+		{"tcp echo 64 KiB (forwarded without a copy)", func(t *testing.T, l *reactor.Loop) (func() error, func()) {
+			big := make([]byte, 64<<10)
+			for i := range big {
+				big[i] = byte(i % 251)
+			}
+			p, err := tcp.Listen(l, "127.0.0.1:0", echo.Factory{}, tcp.ListenOptions{})
+			require.NoError(t, err)
+			return dialTrip(t, "tcp", p.Addr().String(), big, big)
+		}, 0},
 		{"unix echo", func(t *testing.T, l *reactor.Loop) (func() error, func()) {
 			path := filepath.Join(t.TempDir(), "e.sock")
 			_, err := unix.Listen(l, path, echo.Factory{}, unix.ListenOptions{})

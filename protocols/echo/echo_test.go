@@ -124,3 +124,51 @@ func TestEchoNonReadingClientTCP(t *testing.T) {
 		require.Equal(t, len(data), r.Replies)
 	})
 }
+
+// keepingTransport can keep received bytes (transports.BufferKeeper) and
+// send owned buffers; it records which path each write took.
+type keepingTransport struct {
+	nopTransport
+	canKeep       bool
+	kept, owned   int
+	copied        int
+	releasedCount int
+	dones         []func(error)
+}
+
+func (k *keepingTransport) Write(p []byte) error { k.copied += len(p); return nil }
+func (k *keepingTransport) KeepReceived() (func(error), bool) {
+	if !k.canKeep {
+		return nil, false
+	}
+	k.kept++
+	return func(error) { k.releasedCount++ }, true
+}
+func (k *keepingTransport) WriteOwned(p []byte, done func(error)) error {
+	k.owned += len(p)
+	k.dones = append(k.dones, done)
+	return nil
+}
+
+// From ForwardMin bytes on, Echo forwards the received buffer with no copy
+// where the transport can keep it, and releases it once sent; smaller
+// chunks, and a transport that refuses to keep, are copied.
+func TestEchoForwardsLargeChunksWithoutCopy(t *testing.T) {
+	k := &keepingTransport{canKeep: true}
+	p := &echo.Echo{}
+	p.ConnectionMade(k)
+	p.DataReceived(make([]byte, echo.ForwardMin-1))
+	require.Equal(t, echo.ForwardMin-1, k.copied)
+	require.Zero(t, k.kept)
+	p.DataReceived(make([]byte, 64<<10))
+	require.Equal(t, 1, k.kept)
+	require.Equal(t, 64<<10, k.owned)
+	require.Equal(t, echo.ForwardMin-1, k.copied, "not copied")
+	require.Zero(t, k.releasedCount, "held until sent")
+	k.dones[0](nil)
+	require.Equal(t, 1, k.releasedCount)
+
+	k.canKeep = false
+	p.DataReceived(make([]byte, 64<<10))
+	require.Equal(t, echo.ForwardMin-1+64<<10, k.copied, "refused: copied")
+}
