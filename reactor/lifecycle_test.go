@@ -291,3 +291,32 @@ func TestUnknownEnvBackendIsError(t *testing.T) {
 	require.ErrorIs(t, err, reactor.ErrUnknownBackend)
 	require.ErrorContains(t, err, "nope")
 }
+
+// A busy loop, which only ever blocks inside the backend's wait, still passes
+// through the Go scheduler every YieldEvery, so the runtime never sees its P
+// run one goroutine for its 10 ms preemption limit (sysmon would otherwise
+// take the P away from every blocking wait); and it does so at most once per
+// YieldEvery, not on every turn. Counted: yields against the loop's lifetime.
+func TestBusyLoopYieldsToScheduler(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		l, _ := newLoop(t, kind, reactor.Config{})
+		start := time.Now()
+		ran := runLoop(l)
+		// Calls one at a time: each one wakes the sleeping loop for a turn.
+		done := make(chan struct{}, 1)
+		calls := 0
+		for ; calls < 200000 && (calls < 10 || time.Since(start) < 6*reactor.YieldEvery); calls++ {
+			require.NoError(t, l.Call(func() { done <- struct{}{} }))
+			<-done
+		}
+		l.Stop()
+		waitDone(t, l)
+		lifetime := time.Since(start)
+		require.NoError(t, <-ran)
+		turns, yields := reactor.Turns(l), reactor.Yields(l)
+		t.Logf("%d calls, %d turns, %d yields in %v", calls, turns, yields, lifetime)
+		// The first blocking turn yields, and a later one YieldEvery after it.
+		require.GreaterOrEqual(t, yields, uint64(2), "a busy loop did not yield")
+		require.LessOrEqual(t, yields, 1+uint64(lifetime/reactor.YieldEvery), "the loop yielded more than once per YieldEvery")
+	})
+}

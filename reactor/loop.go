@@ -133,6 +133,10 @@ type Loop struct {
 	// turns counts loop turns (each one backend wait); tests read it after
 	// Done to tell a sleeping loop from a spinning one.
 	turns uint64
+	// lastYield is when the loop goroutine last went through the Go
+	// scheduler (see yieldIfDue).
+	lastYield time.Time
+	yields    uint64 // how often it did; tests read it after Done
 
 	cancelOps []*backend.Op
 	comps     []backend.Completion
@@ -611,6 +615,9 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.progress = false
 	l.publish()
+	if timeout != 0 {
+		l.yieldIfDue()
+	}
 	n, err := l.be.Wait(l.comps, timeout)
 	l.sleeping.Store(false)
 	l.woken.Store(false)
@@ -625,6 +632,28 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.runLate()
 	return nil
+}
+
+// yieldEvery bounds how long the loop goroutine runs without passing through
+// the Go scheduler; it must stay well below the runtime's forcePreemptNS
+// (10 ms, runtime/proc.go).
+const yieldEvery = 5 * time.Millisecond
+
+// yieldIfDue calls runtime.Gosched if the loop goroutine has not been
+// through the scheduler for yieldEvery. Without it a busy loop, which only
+// ever blocks inside system calls, keeps one schedtick for ever: sysmon then
+// sees its P "running the same goroutine for > 10 ms" and retakes the P from
+// every blocking wait (handoffp: a futex wake of another M, which spins and
+// parks again, and the loop thread's exitsyscall wakes sysmon back to its
+// 20 µs period) — a few extra context switches per request. A yield every few
+// milliseconds on the locked thread costs two futex wake-ups.
+func (l *Loop) yieldIfDue() {
+	if time.Since(l.lastYield) < yieldEvery {
+		return
+	}
+	runtime.Gosched()
+	l.yields++
+	l.lastYield = time.Now()
 }
 
 func (l *Loop) run(ctx context.Context) error {
