@@ -133,10 +133,13 @@ type Loop struct {
 	// turns counts loop turns (each one backend wait); tests read it after
 	// Done to tell a sleeping loop from a spinning one.
 	turns uint64
-	// lastYield is when the loop goroutine last went through the Go
-	// scheduler (see yieldIfDue).
-	lastYield time.Time
-	yields    uint64 // how often it did; tests read it after Done
+	// Yielding to the Go scheduler (see yieldIfDue): the loop's monotonic
+	// clock base, the last clock check and yield on it, and the blocking
+	// turns left before the next check.
+	clock0               time.Time
+	lastCheck, lastYield time.Duration
+	yieldSkip            int
+	yields               uint64 // yields so far; tests read it after Done
 
 	cancelOps []*backend.Op
 	comps     []backend.Completion
@@ -635,25 +638,50 @@ func (l *Loop) turn(maxWait time.Duration) error {
 }
 
 // yieldEvery bounds how long the loop goroutine runs without passing through
-// the Go scheduler; it must stay well below the runtime's forcePreemptNS
-// (10 ms, runtime/proc.go).
+// the Go scheduler; with yieldCheck it must stay well below the runtime's
+// forcePreemptNS (10 ms, runtime/proc.go).
 const yieldEvery = 5 * time.Millisecond
 
-// yieldIfDue calls runtime.Gosched if the loop goroutine has not been
-// through the scheduler for yieldEvery. Without it a busy loop, which only
-// ever blocks inside system calls, keeps one schedtick for ever: sysmon then
-// sees its P "running the same goroutine for > 10 ms" and retakes the P from
-// every blocking wait (handoffp: a futex wake of another M, which spins and
-// parks again, and the loop thread's exitsyscall wakes sysmon back to its
-// 20 µs period) — a few extra context switches per request. A yield every few
-// milliseconds on the locked thread costs two futex wake-ups.
+// The clock is read before every blocking turn while turns are slow, and
+// only before every yieldCheck-th one after the turns since the last read
+// took less than yieldFast (a read costs ~50 ns on some VMs, a ping-pong
+// turn ~10 µs).
+const (
+	yieldCheck = 8
+	yieldFast  = time.Millisecond
+)
+
+// yieldIfDue, called before each wait that may block, calls runtime.Gosched
+// if the loop goroutine has not been through the scheduler for yieldEvery.
+//
+// Without it a busy loop, which blocks only inside system calls and so never
+// leaves its goroutine, keeps one scheduling tick for ever. Once that tick is
+// 10 ms old, sysmon takes the loop's P away from every blocking wait it sees
+// (runtime retake: "running the same goroutine too long", and a goroutine in
+// a system call cannot be preempted): a futex wake of another M that spins
+// and parks, sysmon back at its 20 µs period, and the loop thread waking
+// sysmon again as it leaves the wait — several extra thread wake-ups per
+// request on the loop's CPU. A yield on the locked thread costs two futex
+// wake-ups; once per yieldEvery it is noise.
 func (l *Loop) yieldIfDue() {
-	if time.Since(l.lastYield) < yieldEvery {
+	if l.yieldSkip > 0 {
+		l.yieldSkip--
+		return
+	}
+	if l.clock0.IsZero() {
+		l.clock0 = time.Now()
+	}
+	now := time.Since(l.clock0) // monotonic only: one clock read
+	if now-l.lastCheck < yieldFast {
+		l.yieldSkip = yieldCheck - 1
+	}
+	l.lastCheck = now
+	if l.yields > 0 && now-l.lastYield < yieldEvery {
 		return
 	}
 	runtime.Gosched()
 	l.yields++
-	l.lastYield = time.Now()
+	l.lastYield = time.Since(l.clock0)
 }
 
 func (l *Loop) run(ctx context.Context) error {
