@@ -600,6 +600,11 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.runLate()
 	l.runFlush()
+	if maxWait != 0 && l.yieldIfDue() {
+		// Before the loop computes its timeout and says it sleeps, so that
+		// what happened meanwhile (a Call, time passing) is seen below.
+		now = time.Time{}
+	}
 	timeout := maxWait
 	if next, ok := l.timers.Next(); ok {
 		if now.IsZero() {
@@ -618,9 +623,6 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.progress = false
 	l.publish()
-	if timeout != 0 {
-		l.yieldIfDue()
-	}
 	n, err := l.be.Wait(l.comps, timeout)
 	l.sleeping.Store(false)
 	l.woken.Store(false)
@@ -652,7 +654,8 @@ const (
 )
 
 // yieldIfDue, called before each wait that may block, calls runtime.Gosched
-// if the loop goroutine has not been through the scheduler for yieldEvery.
+// if the loop goroutine has not been through the scheduler for yieldEvery,
+// and reports whether it did.
 //
 // Without it a busy loop, which blocks only inside system calls and so never
 // leaves its goroutine, keeps one scheduling tick for ever. Once that tick is
@@ -663,10 +666,10 @@ const (
 // sysmon again as it leaves the wait — several extra thread wake-ups per
 // request on the loop's CPU. A yield on the locked thread costs two futex
 // wake-ups; once per yieldEvery it is noise.
-func (l *Loop) yieldIfDue() {
+func (l *Loop) yieldIfDue() bool {
 	if l.yieldSkip > 0 {
 		l.yieldSkip--
-		return
+		return false
 	}
 	if l.clock0.IsZero() {
 		l.clock0 = time.Now()
@@ -677,11 +680,12 @@ func (l *Loop) yieldIfDue() {
 	}
 	l.lastCheck = now
 	if l.yields > 0 && now-l.lastYield < yieldEvery {
-		return
+		return false
 	}
 	runtime.Gosched()
 	l.yields++
 	l.lastYield = time.Since(l.clock0)
+	return true
 }
 
 func (l *Loop) run(ctx context.Context) error {
