@@ -305,7 +305,7 @@ func TestBusyLoopYieldsToScheduler(t *testing.T) {
 		// Calls one at a time: each one wakes the sleeping loop for a turn.
 		done := make(chan struct{}, 1)
 		calls := 0
-		for ; calls < 200000 && (calls < 10 || time.Since(start) < 6*reactor.YieldEvery); calls++ {
+		for ; calls < 200000 && (calls < 10 || time.Since(start) < 10*reactor.YieldEvery); calls++ {
 			require.NoError(t, l.Call(func() { done <- struct{}{} }))
 			<-done
 		}
@@ -318,5 +318,31 @@ func TestBusyLoopYieldsToScheduler(t *testing.T) {
 		// The first blocking turn yields, and a later one YieldEvery after it.
 		require.GreaterOrEqual(t, yields, uint64(2), "a busy loop did not yield")
 		require.LessOrEqual(t, yields, 1+uint64(lifetime/reactor.YieldEvery), "the loop yielded more than once per YieldEvery")
+	})
+}
+
+// A loop that turns less often than every YieldEvery (here a chain of
+// delayed calls 2×YieldEvery apart) never yields: its waits are long, and a
+// yield would only add thread wake-ups to a nearly idle loop.
+func TestSlowLoopDoesNotYield(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		l, _ := newLoop(t, kind, reactor.Config{})
+		const ticks = 12
+		n := 0
+		var tick func()
+		tick = func() {
+			if n++; n == ticks {
+				l.Stop()
+				return
+			}
+			l.CallLater(2*reactor.YieldEvery, tick)
+		}
+		l.CallLater(2*reactor.YieldEvery, tick)
+		ran := runLoop(l)
+		waitDone(t, l)
+		require.NoError(t, <-ran)
+		require.Equal(t, ticks, n)
+		t.Logf("%d turns, %d yields", reactor.Turns(l), reactor.Yields(l))
+		require.Zero(t, reactor.Yields(l), "a loop turning every %v yielded", 2*reactor.YieldEvery)
 	})
 }

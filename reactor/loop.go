@@ -665,21 +665,28 @@ const (
 // and parks, sysmon back at its 20 µs period, and the loop thread waking
 // sysmon again as it leaves the wait — several extra thread wake-ups per
 // request on the loop's CPU. A yield on the locked thread costs two futex
-// wake-ups; once per yieldEvery it is noise.
+// wake-ups; once per yieldEvery it is noise. A loop that turns less often
+// than every yieldEvery does not yield at all.
 func (l *Loop) yieldIfDue() bool {
 	if l.yieldSkip > 0 {
 		l.yieldSkip--
 		return false
 	}
 	if l.clock0.IsZero() {
+		// The first check finds the loop neither busy nor due.
 		l.clock0 = time.Now()
+		l.lastCheck = -yieldEvery
 	}
 	now := time.Since(l.clock0) // monotonic only: one clock read
-	if now-l.lastCheck < yieldFast {
+	since := now - l.lastCheck
+	l.lastCheck = now
+	if since < yieldFast {
 		l.yieldSkip = yieldCheck - 1
 	}
-	l.lastCheck = now
-	if l.yields > 0 && now-l.lastYield < yieldEvery {
+	// A loop that waited yieldEvery or longer since the last check is not
+	// busy: its waits are long and sysmon's retake costs it no more than a
+	// yield would (a wait of 10 ms is retaken anyway).
+	if since >= yieldEvery || now-l.lastYield < yieldEvery {
 		return false
 	}
 	runtime.Gosched()
