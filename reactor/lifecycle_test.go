@@ -346,3 +346,28 @@ func TestSlowLoopDoesNotYield(t *testing.T) {
 		require.Zero(t, reactor.Yields(l), "a loop turning every %v yielded", 2*reactor.YieldEvery)
 	})
 }
+
+// With one P (GOMAXPROCS 1: a one-CPU container, a pinned server) a loop
+// blocked in its wait holds the only P, so a goroutine a Call's function made
+// runnable waits for sysmon to take the P away. A loop that ran calls in a
+// turn therefore yields before it waits: each round trip below yields.
+func TestLoopYieldsAfterCallsOnOneP(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		l, _ := newLoop(t, kind, reactor.Config{})
+		ran := runLoop(l)
+		done := make(chan struct{}, 1)
+		// The loop learns GOMAXPROCS at its clock checks (at least every
+		// few turns): the first round trips may not yield.
+		const calls = 100
+		for range calls {
+			require.NoError(t, l.Call(func() { done <- struct{}{} }))
+			<-done
+		}
+		l.Stop()
+		waitDone(t, l)
+		require.NoError(t, <-ran)
+		t.Logf("%d calls, %d turns, %d yields", calls, reactor.Turns(l), reactor.Yields(l))
+		require.GreaterOrEqual(t, reactor.Yields(l), uint64(calls-10), "the loop did not yield after its calls")
+	})
+}

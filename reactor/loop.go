@@ -134,11 +134,13 @@ type Loop struct {
 	// Done to tell a sleeping loop from a spinning one.
 	turns uint64
 	// Yielding to the Go scheduler (see yieldIfDue): the loop's monotonic
-	// clock base, the last clock check and yield on it, and the blocking
-	// turns left before the next check.
+	// clock base, the last clock check and yield on it, the blocking
+	// turns left before the next check, and whether the runtime had a
+	// single P at the last check.
 	clock0               time.Time
 	lastCheck, lastYield time.Duration
 	yieldSkip            int
+	oneP                 bool
 	yields               uint64 // yields so far; tests read it after Done
 
 	cancelOps []*backend.Op
@@ -590,6 +592,7 @@ func (l *Loop) runTimers(now time.Time) {
 // at most maxWait (negative: until the next timer or a wake).
 func (l *Loop) turn(maxWait time.Duration) error {
 	l.turns++
+	called := l.callCount.Load() != 0
 	l.runCalls()
 	// Reading the clock costs ~100 ns on some VMs: only with timers pending,
 	// and once per turn.
@@ -600,7 +603,7 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.runLate()
 	l.runFlush()
-	if maxWait != 0 && l.yieldIfDue() {
+	if maxWait != 0 && l.yieldIfDue(called) {
 		// Before the loop computes its timeout and says it sleeps, so that
 		// what happened meanwhile (a Call, time passing) is seen below.
 		now = time.Time{}
@@ -655,7 +658,14 @@ const (
 
 // yieldIfDue, called before each wait that may block, calls runtime.Gosched
 // if the loop goroutine has not been through the scheduler for yieldEvery,
-// and reports whether it did.
+// or if the turn ran calls (called) and the runtime has a single P; it
+// reports whether it yielded.
+//
+// With a single P (GOMAXPROCS 1: a one-CPU container, a pinned server) a
+// loop blocked in its wait holds the only P, so a goroutine a call made
+// runnable (the caller waiting for its answer) runs only once sysmon takes
+// the P away, one or two sysmon ticks later; yielding first lets it run at
+// once (BenchmarkWakeLatency pinned to one CPU: about 4× faster).
 //
 // Without it a busy loop, which blocks only inside system calls and so never
 // leaves its goroutine, keeps one scheduling tick for ever. Once that tick is
@@ -667,11 +677,17 @@ const (
 // request on the loop's CPU. A yield on the locked thread costs two futex
 // wake-ups; once per yieldEvery it is noise. A loop that turns less often
 // than every yieldEvery does not yield at all.
-func (l *Loop) yieldIfDue() bool {
+func (l *Loop) yieldIfDue(called bool) bool {
+	if called && l.oneP {
+		runtime.Gosched()
+		l.yields++
+		return true
+	}
 	if l.yieldSkip > 0 {
 		l.yieldSkip--
 		return false
 	}
+	l.oneP = runtime.GOMAXPROCS(0) == 1
 	if l.clock0.IsZero() {
 		// The first check finds the loop neither busy nor due.
 		l.clock0 = time.Now()
