@@ -661,22 +661,22 @@ const (
 // or if the turn ran calls (called) and the runtime has a single P; it
 // reports whether it yielded.
 //
+// Without the periodic yield a busy loop, which blocks only inside system
+// calls and so never leaves its goroutine, keeps one scheduling tick for
+// ever. Once that tick is 10 ms old, sysmon takes the loop's P away from
+// every blocking wait it sees (runtime retake: "running the same goroutine
+// too long", and a goroutine in a system call cannot be preempted): a futex
+// wake of another M that spins and parks, sysmon back at its 20 µs period,
+// and the loop thread waking sysmon again as it leaves the wait — several
+// extra thread wake-ups per request on the loop's CPU. A yield on the locked thread costs two futex
+// wake-ups; once per yieldEvery it is noise. A loop that turns less often
+// than every yieldEvery does not yield at all.
+//
 // With a single P (GOMAXPROCS 1: a one-CPU container, a pinned server) a
 // loop blocked in its wait holds the only P, so a goroutine a call made
 // runnable (the caller waiting for its answer) runs only once sysmon takes
 // the P away, one or two sysmon ticks later; yielding first lets it run at
 // once (BenchmarkWakeLatency pinned to one CPU: about 4× faster).
-//
-// Without it a busy loop, which blocks only inside system calls and so never
-// leaves its goroutine, keeps one scheduling tick for ever. Once that tick is
-// 10 ms old, sysmon takes the loop's P away from every blocking wait it sees
-// (runtime retake: "running the same goroutine too long", and a goroutine in
-// a system call cannot be preempted): a futex wake of another M that spins
-// and parks, sysmon back at its 20 µs period, and the loop thread waking
-// sysmon again as it leaves the wait — several extra thread wake-ups per
-// request on the loop's CPU. A yield on the locked thread costs two futex
-// wake-ups; once per yieldEvery it is noise. A loop that turns less often
-// than every yieldEvery does not yield at all.
 func (l *Loop) yieldIfDue(called bool) bool {
 	if called && l.oneP {
 		runtime.Gosched()
