@@ -12,5 +12,12 @@ func SetOpenUring(cfg *Config, f func(backend.Config) (backend.Backend, error)) 
 // loop, or after Done.
 func Turns(l *Loop) uint64 { return l.turns }
 
+// Yields is how often the loop goroutine yielded to the Go scheduler between
+// turns (yieldIfDue). Read it after Done.
+func Yields(l *Loop) uint64 { return l.yields }
+
+// YieldEvery is the loop's yield interval.
+const YieldEvery = yieldEvery
+
 // LoopChecks reports whether this build checks loop-only methods.
 const LoopChecks = loopChecks

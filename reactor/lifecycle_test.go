@@ -291,3 +291,83 @@ func TestUnknownEnvBackendIsError(t *testing.T) {
 	require.ErrorIs(t, err, reactor.ErrUnknownBackend)
 	require.ErrorContains(t, err, "nope")
 }
+
+// A busy loop, which only ever blocks inside the backend's wait, still passes
+// through the Go scheduler every YieldEvery, so the runtime never sees its P
+// run one goroutine for its 10 ms preemption limit (sysmon would otherwise
+// take the P away from every blocking wait); and it does so at most once per
+// YieldEvery, not on every turn. Counted: yields against the loop's lifetime.
+func TestBusyLoopYieldsToScheduler(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		l, _ := newLoop(t, kind, reactor.Config{})
+		start := time.Now()
+		ran := runLoop(l)
+		// Calls one at a time: each one wakes the sleeping loop for a turn.
+		done := make(chan struct{}, 1)
+		calls := 0
+		for ; calls < 200000 && (calls < 10 || time.Since(start) < 10*reactor.YieldEvery); calls++ {
+			require.NoError(t, l.Call(func() { done <- struct{}{} }))
+			<-done
+		}
+		l.Stop()
+		waitDone(t, l)
+		lifetime := time.Since(start)
+		require.NoError(t, <-ran)
+		turns, yields := reactor.Turns(l), reactor.Yields(l)
+		t.Logf("%d calls, %d turns, %d yields in %v", calls, turns, yields, lifetime)
+		// The first blocking turn yields, and a later one YieldEvery after it.
+		require.GreaterOrEqual(t, yields, uint64(2), "a busy loop did not yield")
+		require.LessOrEqual(t, yields, 1+uint64(lifetime/reactor.YieldEvery), "the loop yielded more than once per YieldEvery")
+	})
+}
+
+// A loop that turns less often than every YieldEvery (here a chain of
+// delayed calls 2×YieldEvery apart) never yields: its waits are long, and a
+// yield would only add thread wake-ups to a nearly idle loop.
+func TestSlowLoopDoesNotYield(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		l, _ := newLoop(t, kind, reactor.Config{})
+		const ticks = 12
+		n := 0
+		var tick func()
+		tick = func() {
+			if n++; n == ticks {
+				l.Stop()
+				return
+			}
+			l.CallLater(2*reactor.YieldEvery, tick)
+		}
+		l.CallLater(2*reactor.YieldEvery, tick)
+		ran := runLoop(l)
+		waitDone(t, l)
+		require.NoError(t, <-ran)
+		require.Equal(t, ticks, n)
+		t.Logf("%d turns, %d yields", reactor.Turns(l), reactor.Yields(l))
+		require.Zero(t, reactor.Yields(l), "a loop turning every %v yielded", 2*reactor.YieldEvery)
+	})
+}
+
+// With one P (GOMAXPROCS 1: a one-CPU container, a pinned server) a loop
+// blocked in its wait holds the only P, so a goroutine a Call's function made
+// runnable waits for sysmon to take the P away. A loop that ran calls in a
+// turn therefore yields before it waits: each round trip below yields.
+func TestLoopYieldsAfterCallsOnOneP(t *testing.T) {
+	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		l, _ := newLoop(t, kind, reactor.Config{})
+		ran := runLoop(l)
+		done := make(chan struct{}, 1)
+		// The loop learns GOMAXPROCS at its clock checks (at least every
+		// few turns): the first round trips may not yield.
+		const calls = 100
+		for range calls {
+			require.NoError(t, l.Call(func() { done <- struct{}{} }))
+			<-done
+		}
+		l.Stop()
+		waitDone(t, l)
+		require.NoError(t, <-ran)
+		t.Logf("%d calls, %d turns, %d yields", calls, reactor.Turns(l), reactor.Yields(l))
+		require.GreaterOrEqual(t, reactor.Yields(l), uint64(calls-10), "the loop did not yield after its calls")
+	})
+}

@@ -135,6 +135,15 @@ type Loop struct {
 	// turns counts loop turns (each one backend wait); tests read it after
 	// Done to tell a sleeping loop from a spinning one.
 	turns uint64
+	// Yielding to the Go scheduler (see yieldIfDue): the loop's monotonic
+	// clock base, the last clock check and yield on it, the blocking
+	// turns left before the next check, and whether the runtime had a
+	// single P at the last check.
+	clock0               time.Time
+	lastCheck, lastYield time.Duration
+	yieldSkip            int
+	oneP                 bool
+	yields               uint64 // yields so far; tests read it after Done
 
 	cancelOps []*backend.Op
 	comps     []backend.Completion
@@ -589,6 +598,7 @@ func (l *Loop) runTimers(now time.Time) {
 // at most maxWait (negative: until the next timer or a wake).
 func (l *Loop) turn(maxWait time.Duration) error {
 	l.turns++
+	called := l.callCount.Load() != 0
 	l.runCalls()
 	// Reading the clock costs ~100 ns on some VMs: only with timers pending,
 	// and once per turn.
@@ -599,6 +609,11 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.runLate()
 	l.runFlush()
+	if maxWait != 0 && l.yieldIfDue(called) {
+		// Before the loop computes its timeout and says it sleeps, so that
+		// what happened meanwhile (a Call, time passing) is seen below.
+		now = time.Time{}
+	}
 	timeout := maxWait
 	if next, ok := l.timers.Next(); ok {
 		if now.IsZero() {
@@ -631,6 +646,75 @@ func (l *Loop) turn(maxWait time.Duration) error {
 	}
 	l.runLate()
 	return nil
+}
+
+// yieldEvery bounds how long the loop goroutine runs without passing through
+// the Go scheduler; with yieldCheck it must stay well below the runtime's
+// forcePreemptNS (10 ms, runtime/proc.go).
+const yieldEvery = 5 * time.Millisecond
+
+// The clock is read before every blocking turn while turns are slow, and
+// only before every yieldCheck-th one after the turns since the last read
+// took less than yieldFast (a read costs ~50 ns on some VMs, a ping-pong
+// turn ~10 µs).
+const (
+	yieldCheck = 8
+	yieldFast  = time.Millisecond
+)
+
+// yieldIfDue, called before each wait that may block, calls runtime.Gosched
+// if the loop goroutine has not been through the scheduler for yieldEvery,
+// or if the turn ran calls (called) and the runtime has a single P; it
+// reports whether it yielded.
+//
+// Without the periodic yield a busy loop, which blocks only inside system
+// calls and so never leaves its goroutine, keeps one scheduling tick for
+// ever. Once that tick is 10 ms old, sysmon takes the loop's P away from
+// every blocking wait it sees (runtime retake: "running the same goroutine
+// too long", and a goroutine in a system call cannot be preempted): a futex
+// wake of another M that spins and parks, sysmon back at its 20 µs period,
+// and the loop thread waking sysmon again as it leaves the wait — several
+// extra thread wake-ups per request on the loop's CPU. A yield on the locked thread costs two futex
+// wake-ups; once per yieldEvery it is noise. A loop that turns less often
+// than every yieldEvery does not yield at all.
+//
+// With a single P (GOMAXPROCS 1: a one-CPU container, a pinned server) a
+// loop blocked in its wait holds the only P, so a goroutine a call made
+// runnable (the caller waiting for its answer) runs only once sysmon takes
+// the P away, one or two sysmon ticks later; yielding first lets it run at
+// once (BenchmarkWakeLatency pinned to one CPU: about 4× faster).
+func (l *Loop) yieldIfDue(called bool) bool {
+	if called && l.oneP {
+		runtime.Gosched()
+		l.yields++
+		return true
+	}
+	if l.yieldSkip > 0 {
+		l.yieldSkip--
+		return false
+	}
+	l.oneP = runtime.GOMAXPROCS(0) == 1
+	if l.clock0.IsZero() {
+		// The first check finds the loop neither busy nor due.
+		l.clock0 = time.Now()
+		l.lastCheck = -yieldEvery
+	}
+	now := time.Since(l.clock0) // monotonic only: one clock read
+	since := now - l.lastCheck
+	l.lastCheck = now
+	if since < yieldFast {
+		l.yieldSkip = yieldCheck - 1
+	}
+	// A loop that waited yieldEvery or longer since the last check is not
+	// busy: its waits are long and sysmon's retake costs it no more than a
+	// yield would (a wait of 10 ms is retaken anyway).
+	if since >= yieldEvery || now-l.lastYield < yieldEvery {
+		return false
+	}
+	runtime.Gosched()
+	l.yields++
+	l.lastYield = time.Since(l.clock0)
+	return true
 }
 
 func (l *Loop) run(ctx context.Context) error {
