@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gyre-io/gyre/reactor/backend"
@@ -156,7 +157,20 @@ func openBackend(cfg Config, log *slog.Logger) (be backend.Backend, fellBack boo
 	if be, err = openU(cfg.Sizes); err == nil {
 		return be, false, nil
 	}
-	log.Info("gyre: io_uring unavailable, using epoll", "reason", err.Error())
+	// Once per logger and reason: a program making one loop per CPU logs
+	// the fallback once, not once per loop (each loop still counts it in
+	// Stats.Fallback).
+	if _, seen := fallbackLogged.LoadOrStore(fallbackKey{log, err.Error()}, struct{}{}); !seen {
+		log.Info("gyre: io_uring unavailable, using epoll", "reason", err.Error())
+	}
 	be, err = openEpoll(cfg.Sizes)
 	return be, err == nil, err
 }
+
+// fallbackKey names a fallback line already logged (openBackend).
+type fallbackKey struct {
+	log    *slog.Logger
+	reason string
+}
+
+var fallbackLogged sync.Map // fallbackKey → struct{}

@@ -38,6 +38,15 @@ func TestStatsFallbackAndLogs(t *testing.T) {
 	require.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("\n")), logs.String())
 	require.Contains(t, logs.String(), "io_uring unavailable, using epoll")
 
+	// A second loop on the same logger (one loop per CPU) falls back and
+	// counts it too, without a second line.
+	l2, err := reactor.New(cfg)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, l2.Stats().Fallback)
+	require.NoError(t, l2.Call(l2.Stop))
+	require.NoError(t, l2.Run(context.Background()))
+	require.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("\n")), logs.String())
+
 	// A loop that got what it asked for logs nothing and counts no fallback.
 	reactortest.Backends(t, func(t *testing.T, kind reactor.BackendKind) {
 		logs.Reset()
