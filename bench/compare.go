@@ -172,7 +172,7 @@ func compareMain(args []string) int {
 	only := fs.String("only", "", "run only workloads whose name contains this (comma-separated)")
 	serverCPU := fs.String("server-cpu", "1", "CPU list the server is pinned to (taskset -c)")
 	clientCPU := fs.String("client-cpu", "0", "CPU list the client is pinned to (taskset -c)")
-	cServer := fs.Bool("c", true, "add the C liburing echo server row (built with gcc when liburing's headers exist)")
+	cServer := fs.Bool("c-liburing", true, "add the C liburing echo server row (built with gcc when liburing's headers exist)")
 	readme := fs.String("readme", "", "rewrite the generated block of this README (between "+beginMarker+" and "+endMarker+") and write the chart to docs/bench.svg beside it")
 	from := fs.String("from", "", "do not run: report from this samples.json of an earlier run")
 	if err := fs.Parse(args); err != nil {
@@ -269,7 +269,7 @@ func compareMain(args []string) int {
 	systems := systemsFor(*loops)
 	switch {
 	case !*cServer:
-		cond.CServer = "c-liburing row left out (-c=false)"
+		cond.CServer = "c-liburing row left out (-c-liburing=false)"
 	case *loops > 1:
 		cond.CServer = "c-liburing row left out: it is one thread, the matrix runs -loops " + fmt.Sprint(*loops)
 	default:

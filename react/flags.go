@@ -207,7 +207,9 @@ func runMain(name, defaultListen string, mk func(loop *reactor.Loop) transports.
 }
 
 // checkDescription rejects, as command-line errors, a description that does
-// not parse and TLS asked twice (an ssl: description and -tls-cert).
+// not parse, several loops on a description only one can listen on (a UNIX
+// path: ErrNotShareable), and TLS asked twice (an ssl: description and
+// -tls-cert).
 func checkDescription(fl Flags) error {
 	s, err := endpoint.ParseServer(fl.Description())
 	if err != nil {
@@ -215,6 +217,9 @@ func checkDescription(fl Flags) error {
 			return fmt.Errorf("-addr: %w", err)
 		}
 		return fmt.Errorf("-listen: %w", err)
+	}
+	if fl.Loops > 1 && !s.Shareable() && !reusable(s.Kind) {
+		return fmt.Errorf("-loops %d with %s: %w; use -loops 1, or leave -loops out (one per CPU gives it one loop)", fl.Loops, fl.Description(), ErrNotShareable)
 	}
 	if s.Kind == "ssl" && fl.TLSCert != "" {
 		return errors.New("-tls-cert with an ssl: description would speak TLS twice; give one")

@@ -258,7 +258,8 @@ func serveDebug(addr string, log *slog.Logger, name string) (stop func(), err er
 // (ADDR is HOST:PORT, or unix:PATH for a UNIX socket), and calls
 // cfg.Listening. With several loops a TCP or TLS description gets
 // SO_REUSEPORT (reusePort=1) and every loop binds the port the first one
-// got; a UNIX path is an error (ErrNotShareable). Errors: as Run, and
+// got; a UNIX path gets one loop under PerCPU and is an error
+// (ErrNotShareable) with an explicit n > 1. Errors: as Run, and
 // endpoint.ErrBadDescription, the listen errors of endpoint.Listen.
 func Serve(ctx context.Context, cfg Config, description string, mk func(loop *reactor.Loop) transports.Factory) error {
 	s, err := endpoint.ParseServer(description)
@@ -271,7 +272,7 @@ func Serve(ctx context.Context, cfg Config, description string, mk func(loop *re
 	cfg.defaults()
 	if cfg.Loops > 1 && !s.Shareable() {
 		if !reusable(s.Kind) {
-			return fmt.Errorf("%w: %s with %d loops", ErrNotShareable, description, cfg.Loops)
+			return fmt.Errorf("%w: %s with %d loops (use one loop, or the default of one per CPU, which gives it one)", ErrNotShareable, description, cfg.Loops)
 		}
 		s.TCP.ReusePort = true
 	}

@@ -154,6 +154,10 @@ func TestMainExitCodes(t *testing.T) {
 	require.Equal(t, 1, runMain("x", "tcp:0", mk, []string{"-addr", l.Addr().String(), "-backend", "epoll"}, noenv, &out))
 	require.Contains(t, out.String(), "address already in use")
 	require.Equal(t, 0, runMain("x", "tcp:0", mk, []string{"-h"}, noenv, io.Discard))
+	// Several loops on a UNIX path is a command-line error that says what to do.
+	out.Reset()
+	require.Equal(t, 2, runMain("x", "tcp:0", mk, []string{"-loops", "2", "-addr", "unix:" + filepath.Join(t.TempDir(), "s")}, noenv, &out))
+	require.Contains(t, out.String(), "-loops 1")
 }
 
 // Serve listens on every loop (SO_REUSEPORT for several), serves, and on

@@ -15,9 +15,20 @@ type OwnedWriter interface {
 // BufferKeeper is a transport whose received bytes can outlive
 // DataReceived, for zero-copy forwarding: a protocol keeps the buffer it
 // was handed and sends it on with WriteOwned, so the bytes are never
-// copied in user space:
+// copied in user space. Both are optional interfaces of the Transport a
+// protocol is given; find them once, in ConnectionMade:
+//
+//	func (e *Echo) ConnectionMade(t transports.Transport) {
+//		e.t = t
+//		e.keeper, _ = t.(transports.BufferKeeper)
+//		e.owned, _ = t.(transports.OwnedWriter)
+//	}
 //
 //	func (e *Echo) DataReceived(p []byte) {
+//		if e.keeper == nil || e.owned == nil {
+//			_ = e.t.Write(p)
+//			return
+//		}
 //		if release, ok := e.keeper.KeepReceived(); ok {
 //			if e.owned.WriteOwned(p, release) == nil {
 //				return

@@ -181,9 +181,11 @@ func TestEvalTargets(t *testing.T) {
 	atLeast.Metric, atLeast.AtLeast = "rps", true
 	rs := EvalTargets(samples, []Target{
 		tg("a", "low", 0.8), tg("a", "mixed", 0.8), tg("a", "high", 0.8), tg("b", "low", 0.8),
-		absent, tg("a", "broken", 1), tg("zzz", "low", 1), skip, atLeast,
+		absent, tg("a", "broken", 1), tg("zzz", "low", 1), skip, atLeast, tg("b", "low", 0.3),
 	})
-	require.Len(t, rs, 9)
+	require.Len(t, rs, 10)
+	require.Equal(t, "not met: 3 repetitions (a finding needs 5), median on the wrong side", rs[9].Status,
+		"too few repetitions is no finding either way")
 	require.Equal(t, Met, rs[0].Status)
 	require.InDelta(t, 0.73, rs[0].Ratio.Median, 1e-9)
 	require.Equal(t, NotShown, rs[1].Status, "median 0.7 but one repetition at 0.9")

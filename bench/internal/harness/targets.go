@@ -110,11 +110,13 @@ func EvalTargets(samples []Sample, targets []Target) []TargetResult {
 			r.Status = NotMeasured + ": " + t.Skip
 			r.Ratio = StatOf(nil)
 		case r.Ratio.N == 0 && !ran:
-			r.Status = NotMeasured + ": workload not in this run"
+			r.Status = NotMeasured + ": " + notInRun
 		case r.Ratio.N == 0 && t.Absent != "":
 			r.Status = NotMeasured + ": " + t.Absent
 		case r.Ratio.N == 0:
 			r.Status = fmt.Sprintf("%s: no repetition where both %s and %s succeeded", NotMeasured, t.System, t.Ref)
+		case !claimed(r.Ratio.Median) && r.Ratio.N < MinReps:
+			r.Status = fmt.Sprintf("not met: %d repetitions (a finding needs %d), median on the wrong side", r.Ratio.N, MinReps)
 		case !claimed(r.Ratio.Median):
 			r.Status = Missed
 		case r.Ratio.N >= MinReps && claimed(r.Ratio.Min) && claimed(r.Ratio.Max):
@@ -130,11 +132,25 @@ func EvalTargets(samples []Sample, targets []Target) []TargetResult {
 	return out
 }
 
-// WriteTargets writes the targets as a markdown table.
+// notInRun is the status reason of a target whose workload did not run.
+const notInRun = "workload not in this run"
+
+// WriteTargets writes the targets as a markdown table; targets whose
+// workload did not run (a filtered run) are summed up in one line after it.
 func WriteTargets(w io.Writer, rs []TargetResult) {
 	fmt.Fprintln(w, "| target | workload | measured ratio, median [min–max] (reps) | status |")
 	fmt.Fprintln(w, "|---|---|---|---|")
+	absent := 0
+	defer func() {
+		if absent > 0 {
+			fmt.Fprintf(w, "\n%d more targets not measured: their workloads were not in this run.\n", absent)
+		}
+	}()
 	for _, r := range rs {
+		if r.Status == NotMeasured+": "+notInRun {
+			absent++
+			continue
+		}
 		m := "–"
 		if r.Ratio.N > 0 {
 			m = fmt.Sprintf("%.2f× [%.2f–%.2f] (%d)", r.Ratio.Median, r.Ratio.Min, r.Ratio.Max, r.Ratio.N)
