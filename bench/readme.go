@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/gyre-io/gyre/bench/internal/harness"
@@ -103,6 +104,9 @@ func readmeBlock(cond conditions, groups []harness.Group, targets []harness.Targ
 	if cond.Quick {
 		mode = "quick"
 	}
+	if slices.Contains(cond.Args, "-only") || slices.Contains(cond.Args, "--only") {
+		mode += ", filtered"
+	}
 	args := ""
 	for i := 0; i < len(cond.Args); i++ {
 		a := cond.Args[i]
@@ -113,6 +117,9 @@ func readmeBlock(cond conditions, groups []harness.Group, targets []harness.Targ
 		}
 		if strings.HasPrefix(a, "-out=") || strings.HasPrefix(a, "--out=") {
 			continue
+		}
+		if strings.ContainsAny(a, " ×,'\"") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'" // as a shell would need it
 		}
 		args += " " + a
 	}
@@ -158,7 +165,7 @@ func readmeBlock(cond conditions, groups []harness.Group, targets []harness.Targ
 		}
 		b.WriteString("\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
 		for _, g := range main {
-			fmt.Fprintf(&b, "| %s (%s) |", g.Workload, toolLabel(g.Tool))
+			fmt.Fprintf(&b, "| %s |", rowLabel(g))
 			for _, s := range cols {
 				c := "—"
 				for _, r := range g.Rows {
@@ -200,4 +207,14 @@ func toolLabel(t string) string {
 		return "bench load"
 	}
 	return t
+}
+
+// rowLabel is a workload's row label: its name and client, unless the name
+// already says the client ("HTTP hello × 50 conns (bench load)").
+func rowLabel(g harness.Group) string {
+	t := "(" + toolLabel(g.Tool) + ")"
+	if strings.HasSuffix(g.Workload, t) {
+		return g.Workload
+	}
+	return g.Workload + " " + t
 }
