@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -176,6 +177,9 @@ func compareMain(args []string) int {
 	readme := fs.String("readme", "", "rewrite the generated block of this README (between "+beginMarker+" and "+endMarker+") and write the chart to docs/bench.svg beside it")
 	from := fs.String("from", "", "do not run: report from this samples.json of an earlier run")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: usage printed, as asked
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -267,7 +271,17 @@ func compareMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	systems := systemsFor(*loops)
+	hasProto := func(proto string) bool {
+		for _, w := range append(slices.Clone(p.workloads), p.loopsWorkloads...) {
+			if w.Proto == proto && !w.TLS {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
+	case !hasProto("echo"):
+		// No echo workload in this run: nothing for the C server to do.
 	case !*cServer:
 		cond.CServer = "c-liburing row left out (-c-liburing=false)"
 	case *loops > 1:
@@ -287,8 +301,12 @@ func compareMain(args []string) int {
 			systems = append(systems, harness.System{Name: "c-liburing", Impl: "c-liburing", Loops: 1, Cmd: []string{bin}, Protos: []string{"echo"}})
 		}
 	}
-	cond.Notes = append(cond.Notes, cond.CServer)
+	if cond.CServer != "" {
+		cond.Notes = append(cond.Notes, cond.CServer)
+	}
 	switch rs, err := exec.LookPath("redis-server"); {
+	case !hasProto("resp"):
+		// No RESP workload in this run.
 	case err != nil:
 		cond.RedisServer = "redis-server row skipped: redis-server is not installed"
 	case *loops > 1:
@@ -297,7 +315,9 @@ func compareMain(args []string) int {
 		cond.RedisServer = "redis-server: " + redisVersion(rs) + ", persistence off (--save '' --appendonly no), default threads; RESP workloads only"
 		systems = append(systems, harness.System{Name: "redis-server", Impl: "redis-server", Loops: 1, Argv: redisArgv(rs), Protos: []string{"resp"}})
 	}
-	cond.Notes = append(cond.Notes, cond.RedisServer)
+	if cond.RedisServer != "" {
+		cond.Notes = append(cond.Notes, cond.RedisServer)
+	}
 	opts := harness.Options{
 		Self: self, Reps: p.reps, Warmup: p.warmup, Duration: p.duration,
 		ServerCPUs: *serverCPU, ClientCPUs: *clientCPU, MultiServerCPUs: multiCPUs,

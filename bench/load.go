@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +29,9 @@ func loadMain(args []string) int {
 	fs.Int64Var(&cfg.MaxRequests, "max-requests", 0, "stop after this many requests (0: no cap)")
 	tlsCA := fs.String("tls-ca", "", "speak TLS, trusting this PEM CA certificate for the name localhost")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: usage printed, as asked
+		}
 		return 2
 	}
 	if *tlsCA != "" {

@@ -59,6 +59,9 @@ func serveMain(args []string) int {
 	tlsCert := fs.String("tls-cert", "", "serve TLS with this PEM certificate chain (with -tls-key; not for gnet)")
 	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-cert")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: usage printed, as asked
+		}
 		return 2
 	}
 	var cfg *tls.Config
