@@ -79,9 +79,19 @@ func testHeldBytesSurvivePeerFIN(t *testing.T, k *Kind) {
 			msg[i] = byte(i * 7)
 		}
 		c := Dial(t, k, p)
-		_, err := c.Write(msg)
-		require.NoError(t, err)
-		require.NoError(t, closeWrite(c))
+		// Written from another goroutine: when the server paused before
+		// the kernel had taken the whole message (a socket buffer smaller
+		// than total, a loaded machine), the write can only finish after
+		// ResumeReading below. Usually it finishes at once and the FIN
+		// arrives while the server is paused.
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := c.Write(msg)
+			if err == nil {
+				err = closeWrite(c)
+			}
+			wrote <- err
+		}()
 		s := waitBuilt(t, built, 1)[0]
 		waitMade(t, s)
 		time.Sleep(100 * time.Millisecond) // the FIN arrives while paused
@@ -92,6 +102,12 @@ func testHeldBytesSurvivePeerFIN(t *testing.T, k *Kind) {
 			close(resumed)
 		})
 		<-resumed
+		select {
+		case err := <-wrote:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("the client's write never finished")
+		}
 		s.waitLost(t, 5*time.Second)
 		_, _, n, reason := s.state()
 		require.Equal(t, total, n, "bytes lost")
