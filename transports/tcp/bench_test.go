@@ -22,36 +22,50 @@ func BenchmarkEchoPingPong(b *testing.B) {
 		for _, size := range []int{64, 4096, 65536} {
 			b.Run(kind.String()+"/"+strconv.Itoa(size), func(b *testing.B) {
 				h := reactortest.Start(b, kind)
-				p, err := tcp.Listen(h.Loop, "127.0.0.1:0", echo.Factory{}, tcp.ListenOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer h.Do(func() { _ = p.Close() })
-				c, err := net.Dial("tcp", p.Addr().String())
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer c.Close()
-				msg := make([]byte, size)
-				got := make([]byte, size)
-				// Warm up: buffers, slots and queues reach their steady size.
-				for i := 0; i < 100; i++ {
-					_, _ = c.Write(msg)
-					_, _ = io.ReadFull(c, got)
-				}
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if _, err := c.Write(msg); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := io.ReadFull(c, got); err != nil {
-						b.Fatal(err)
-					}
-				}
+				pingPong(b, h, echo.Factory{}, size, nil)
 			})
 		}
+	}
+}
+
+// pingPong listens with f on h's loop, and times b.N round trips of size
+// bytes from one Go net client after a warm-up (buffers, slots and queues
+// reach their steady size). around, if set, is called on the loop just
+// before and just after the timed part (before == true, then false).
+func pingPong(b *testing.B, h *reactortest.Loop, f transports.Factory, size int, around func(before bool)) {
+	p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Do(func() { _ = p.Close() })
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, size)
+	got := make([]byte, size)
+	for i := 0; i < 100; i++ {
+		_, _ = c.Write(msg)
+		_, _ = io.ReadFull(c, got)
+	}
+	if around != nil {
+		h.Do(func() { around(true) })
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if around != nil {
+		h.Do(func() { around(false) })
 	}
 }
 
@@ -94,38 +108,14 @@ func BenchmarkEchoForward(b *testing.B) {
 						e.min = 0
 					}
 					f := transports.FactoryFunc(func(net.Addr) transports.Protocol { return e })
-					p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer h.Do(func() { _ = p.Close() })
-					c, err := net.Dial("tcp", p.Addr().String())
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer c.Close()
-					msg := make([]byte, size)
-					got := make([]byte, size)
-					for i := 0; i < 100; i++ {
-						_, _ = c.Write(msg)
-						_, _ = io.ReadFull(c, got)
-					}
-					var before int64
-					h.Do(func() { before = e.copied })
-					b.SetBytes(int64(size))
-					b.ReportAllocs()
-					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
-						if _, err := c.Write(msg); err != nil {
-							b.Fatal(err)
+					var before, after int64
+					pingPong(b, h, f, size, func(first bool) {
+						if first {
+							before = e.copied
+						} else {
+							after = e.copied
 						}
-						if _, err := io.ReadFull(c, got); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.StopTimer()
-					var after int64
-					h.Do(func() { after = e.copied })
+					})
 					b.ReportMetric(float64(after-before)/float64(b.N), "copiedB/op")
 				})
 			}
