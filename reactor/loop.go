@@ -136,14 +136,14 @@ type Loop struct {
 	// Done to tell a sleeping loop from a spinning one.
 	turns uint64
 	// Yielding to the Go scheduler (see yieldIfDue): the loop's monotonic
-	// clock base, the last clock check and yield on it, the blocking
+	// clock base, the last clock check, yield and GOMAXPROCS read on it, the blocking
 	// turns left before the next check, and whether the runtime had a
 	// single P at the last check.
-	clock0               time.Time
-	lastCheck, lastYield time.Duration
-	yieldSkip            int
-	oneP                 bool
-	yields               uint64 // yields so far; tests read it after Done
+	clock0                          time.Time
+	lastCheck, lastYield, lastProcs time.Duration
+	yieldSkip                       int
+	oneP                            bool
+	yields                          uint64 // yields so far; tests read it after Done
 
 	cancelOps []*backend.Op
 	comps     []backend.Completion
@@ -693,13 +693,18 @@ func (l *Loop) yieldIfDue(called bool) bool {
 		l.yieldSkip--
 		return false
 	}
-	l.oneP = runtime.GOMAXPROCS(0) == 1
 	if l.clock0.IsZero() {
 		// The first check finds the loop neither busy nor due.
 		l.clock0 = time.Now()
-		l.lastCheck = -yieldEvery
+		l.lastCheck, l.lastProcs = -yieldEvery, -yieldEvery
 	}
 	now := time.Since(l.clock0) // monotonic only: one clock read
+	if now-l.lastProcs >= yieldEvery {
+		// GOMAXPROCS(0) takes the scheduler's lock: read it once per
+		// yieldEvery, not at every check (it changes rarely: a program's
+		// call, or the runtime following a container's CPU limit).
+		l.oneP, l.lastProcs = runtime.GOMAXPROCS(0) == 1, now
+	}
 	since := now - l.lastCheck
 	l.lastCheck = now
 	if since < yieldFast {
