@@ -10,7 +10,7 @@ import "github.com/gyre-io/gyre/reactor/backend"
 // the zero-copy forwarding of stream.Conn.KeepReceived is built on it.
 //
 // At most MaxKept buffers are kept on a loop at once: half the provided
-// buffer pool (backend.Config.BufferCount / 2), so the other half always
+// buffers stream receives draw from, so the other half always
 // serves receives — a protocol that keeps buffers and never releases them
 // cannot dry the pool out for the loop's other connections, nor make their
 // receives fail with ENOBUFS round after round. ok is false (and nothing is
@@ -22,7 +22,9 @@ import "github.com/gyre-io/gyre/reactor/backend"
 // for later receives: keeping the completion keeps the whole buffer out of
 // the ring until every completion using it is released (the kernel only
 // writes beyond the kept bytes, and c.Buf's capacity ends at its length),
-// so one kept small message may hold up to BufferSize bytes of the pool.
+// so one kept small message may hold a whole buffer of the pool
+// (BufferSize bytes, or Features.RecvBufferSize where the backend uses
+// larger buffers for stream receives).
 //
 // A buffer still kept when the backend closes (after Run's shutdown) is
 // invalid from then on; ReleaseKept after that does nothing. Loop
@@ -51,8 +53,14 @@ func (l *Loop) ReleaseKept(id uint16) {
 func (l *Loop) KeptBuffers() int { return l.kept }
 
 // MaxKept is the most buffers the loop lets KeepBuffer keep at once: half
-// of backend.Config.BufferCount (at least 1).
-func (l *Loop) MaxKept() int { return max(l.cfg.Sizes.BufferCount/2, 1) }
+// of the buffers stream receives draw from (backend.Features.RecvBuffers,
+// else backend.Config.BufferCount; at least 1).
+func (l *Loop) MaxKept() int {
+	if n := l.feat.RecvBuffers; n > 0 {
+		return max(n/2, 1)
+	}
+	return max(l.cfg.Sizes.BufferCount/2, 1)
+}
 
 // warnKept logs buffers still kept as the backend closes: a protocol kept
 // received bytes past its connection's end without releasing them.

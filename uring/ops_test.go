@@ -282,3 +282,76 @@ func TestBufRingIncremental(t *testing.T) {
 		}
 	}
 }
+
+// A multishot recv with a total limit ends once it has received that many
+// bytes, with a data CQE without CQEFMore; re-armed, the other busy socket's
+// request has had its turn. Without the limit one arming drains the socket.
+func TestRecvMultishotTotal(t *testing.T) {
+	r := newRing(t, uring.Options{Entries: 8, CQEntries: 256})
+	f := r.Features()
+	if !f.BufRing || !f.MultishotRecv {
+		t.Skip("kernel lacks buffer rings or multishot recv (6.0+)")
+	}
+	if !f.MultishotRecvTotal {
+		t.Skip("kernel refuses a total limit on multishot recv (before 6.17)")
+	}
+	require.Contains(t, f.String(), "multishot_recv_total")
+	tr := &ourRing{r}
+	const group, nbuf, size, limit, fill = 9, 64, 16 << 10, 32 << 10, 96 << 10
+	for _, limited := range []bool{true, false} {
+		br, err := r.NewBufRing(group, nbuf, size)
+		require.NoError(t, err)
+		var socks [2][2]int
+		for i := range socks {
+			socks[i] = socketpair(t)
+			n, err := unix.Write(socks[i][1], bytes.Repeat([]byte{byte('a' + i)}, fill))
+			require.NoError(t, err)
+			require.Equal(t, fill, n)
+		}
+		arm := func(i int) {
+			prep(t, r, uint64(i+1), func(s *uring.SQE) {
+				s.PrepRecvMultishot(int32(socks[i][0]), group, 0, 0)
+				if limited {
+					s.SetRecvMultishotTotal(limit)
+				}
+			})
+		}
+		arm(0)
+		arm(1)
+		var got, perArm [2]int
+		ends, firstTurn := 0, -1 // bytes of stream 0 before stream 1's first completion
+		for got[0] < fill || got[1] < fill {
+			c := collect(t, tr, 1, waitLimit)[0]
+			require.Positive(t, c.Res, "limited=%v", limited)
+			i := int(c.UserData - 1)
+			if i == 1 && firstTurn < 0 {
+				firstTurn = got[0]
+			}
+			got[i] += int(c.Res)
+			perArm[i] += int(c.Res)
+			br.Recycle(c.BufferID())
+			if !c.More() {
+				require.True(t, limited, "an unlimited multishot ended with %d", c.Res)
+				require.GreaterOrEqual(t, perArm[i], limit, "ended before its limit")
+				require.Less(t, perArm[i], limit+size, "went on past its limit")
+				ends++
+				perArm[i] = 0
+				if got[i] < fill {
+					arm(i)
+				}
+			}
+		}
+		t.Logf("limited=%v: %d endings, stream 0 had %d B before stream 1's first", limited, ends, firstTurn)
+		if limited {
+			require.Equal(t, 2*fill/limit, ends)
+			require.LessOrEqual(t, firstTurn, limit, "stream 0 went on past its limit before stream 1 had a turn")
+		} else {
+			require.Greater(t, firstTurn, limit, "without a limit one arming takes more (the test cannot tell the difference)")
+			for i := range socks {
+				prep(t, r, uint64(10+i), func(s *uring.SQE) { s.PrepCancel(uint64(i+1), 0) })
+			}
+			collect(t, tr, 4, waitLimit)
+		}
+		require.NoError(t, br.Close())
+	}
+}

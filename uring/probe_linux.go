@@ -69,6 +69,10 @@ type Features struct {
 	// BufRingInc: incrementally consumed buffer rings (IOU_PBUF_RING_INC,
 	// 6.12+; NewBufRingIncremental).
 	BufRingInc bool
+	// MultishotRecvTotal: a multishot recv takes a total byte limit, after
+	// which it ends (SetRecvMultishotTotal; 6.17+, older kernels refuse it
+	// with -EINVAL).
+	MultishotRecvTotal bool
 }
 
 // String lists the notable features in one line.
@@ -81,7 +85,8 @@ func (f Features) String() string {
 	}{{f.NoDrop, "nodrop"}, {f.NoSQArray, "no_sqarray"}, {f.RegisteredRing, "registered_ring"},
 		{f.CQESkip, "cqe_skip"}, {f.SendZC, "send_zc"}, {f.MsgRing, "msg_ring"}, {f.Socket, "socket"},
 		{f.BufRing, "buf_ring"}, {f.MultishotAccept, "multishot_accept"}, {f.MultishotRecv, "multishot_recv"},
-		{f.MultishotPoll, "multishot_poll"}, {f.BufRingInc, "buf_ring_inc"}} {
+		{f.MultishotPoll, "multishot_poll"}, {f.BufRingInc, "buf_ring_inc"},
+		{f.MultishotRecvTotal, "multishot_recv_total"}} {
 		if x.on {
 			b.WriteString(" " + x.name)
 		}
@@ -148,6 +153,12 @@ func (r *Ring) detect() error {
 	}
 	if br != nil {
 		r.features.MultishotRecv = r.tryArmed(func(s *SQE) { s.PrepRecvMultishot(int32(sv[0]), detectGroup, 0, 0) })
+		if r.features.MultishotRecv {
+			r.features.MultishotRecvTotal = r.tryArmed(func(s *SQE) {
+				s.PrepRecvMultishot(int32(sv[0]), detectGroup, 0, 0)
+				s.SetRecvMultishotTotal(1 << 20)
+			})
+		}
 		if err := br.Close(); err != nil {
 			return err
 		}

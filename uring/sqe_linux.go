@@ -158,10 +158,28 @@ func (s *SQE) PrepRecvBufferSelect(fd int32, group uint16, maxLen uint32, msgFla
 // (requires buffer selection; MSG_WAITALL is not allowed). Each CQE carries one
 // buffer; the request stays armed while CQEs carry CQEFMore. An empty group ends
 // it with -ENOBUFS, leaving unread data in the socket.
+//
+// maxLen 0 receives up to a whole buffer per CQE; a non-zero maxLen caps
+// each receive (a kernel that predates the cap fails the request with
+// -EINVAL). Either
+// way one invocation (the socket became readable) goes on receiving while
+// data remains, up to the kernel's retry bound (MULTISHOT_MAX_RETRY, 32
+// receives) before other requests get their turn; SetRecvMultishotTotal
+// bounds a request's bytes instead.
 func (s *SQE) PrepRecvMultishot(fd int32, group uint16, maxLen uint32, msgFlags uint32) {
 	s.PrepRecvBufferSelect(fd, group, maxLen, msgFlags)
 	s.Ioprio = recvMultishot
 }
+
+// SetRecvMultishotTotal makes the multishot recv s was prepared as end once
+// it has received limit bytes in total (possibly more: the receive that
+// reaches the limit is not cut): its last CQE carries data and no CQEFMore,
+// and the application re-arms it if it wants more. Re-arming puts the
+// socket behind the other requests the ring has ready, which bounds what
+// one busy socket takes per turn however large the buffers. 0 means no
+// limit. sqe->optlen; Linux 6.17+ (Features.MultishotRecvTotal), older
+// kernels fail the request with -EINVAL.
+func (s *SQE) SetRecvMultishotTotal(limit uint32) { s.SpliceFdIn = int32(limit) }
 
 // PrepSend sends buf on socket fd. Res bytes sent, possibly short.
 func (s *SQE) PrepSend(fd int32, buf []byte, msgFlags uint32) {

@@ -356,6 +356,12 @@ type Features struct {
 	// Setup names the ring set-up flags in use ("single_issuer|defer_taskrun",
 	// "coop_taskrun", "none"); empty for epoll.
 	Setup string
+	// RecvBuffers and RecvBufferSize describe the provided buffers stream
+	// receives (KindRecv with BufferSelect) draw from when they differ from
+	// Config.BufferCount and BufferSize (0: they do not). The io_uring
+	// backend regroups the same memory into fewer, larger buffers when the
+	// kernel can bound a multishot recv's bytes per arming.
+	RecvBuffers, RecvBufferSize int
 }
 
 // Stats counts a backend's work since New. The counters only grow.

@@ -11,6 +11,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/backend"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/testhooks"
 )
 
 // ReadMode selects how a Conn reads its descriptor.
@@ -37,7 +38,7 @@ type WriteMode uint8
 const (
 	// WriteSend (the default) sends with send(2) (MSG_NOSIGNAL), and owned
 	// buffers of at least ZeroCopyMin bytes with a zero-copy send where the
-	// backend has one. It implies a socket: Abort resets the connection
+	// backend has one and the peer is not on this host. It implies a socket: Abort resets the connection
 	// (SO_LINGER 0, so the peer gets RST).
 	WriteSend WriteMode = iota
 	// WritePlain writes with write(2) (KindWrite): pipes, ttys. Abort only
@@ -217,6 +218,7 @@ type Conn struct {
 	cbuf    []byte // the control buffer recvmsg receives into
 	ctlOut  bool   // the send in flight carries control messages
 	sentOff int64  // bytes sent so far
+	localZC bool   // the peer is on this host: no zero-copy sends (sameHost)
 
 	sendBusy    bool // a chunk is out (a send, or a zero-copy send's first completion)
 	flushQueued bool
@@ -259,6 +261,7 @@ func (c *Conn) Init(loop *reactor.Loop, fd int, cfg ConnConfig) {
 		loop: loop, local: cfg.Local, remote: cfg.Remote, onLost: cfg.OnLost, track: -1,
 		read: cfg.Read, write: cfg.Write, writeEnd: cfg.WriteEnd, ctl: cfg.Control,
 		watchHup: cfg.Read == ReadNone && cfg.WatchHangup,
+		localZC:  sameHost(cfg.Local, cfg.Remote) && !testhooks.ZeroCopyToLocalPeers.Load(),
 	}
 	c.self = c
 	c.own.Init(loop, fd, (*connOps)(c), c.closed)
@@ -493,7 +496,8 @@ func (c *Conn) WriteBuffers(bufs [][]byte) error {
 // is called (on the loop) — after the kernel's zero-copy notification when a
 // zero-copy send was used — and the caller must not modify p before then.
 // Buffers of at least ZeroCopyMin bytes go out with zero-copy sends where the
-// backend supports them (WriteSend only). done (may be nil) receives nil once
+// backend supports them and the peer is on another host (WriteSend only; to
+// a peer on this host the kernel copies anyway). done (may be nil) receives nil once
 // every byte was sent, or the connection's end reason if it ended first; it
 // is called exactly once, never inside WriteOwned (for an empty p, on the
 // next loop turn). Order with Write is kept. ErrClosed as for Write.
@@ -595,7 +599,7 @@ func (c *Conn) startSend() {
 		c.sendBusy, c.ctlOut = true, true
 		return
 	}
-	if zc && !c.own.InFlight(slotZC) {
+	if zc && !c.localZC && !c.own.InFlight(slotZC) {
 		if err := c.own.Submit(slotZC, backend.Op{Kind: backend.KindSendZC, Buf: chunk}); err == nil {
 			c.sendBusy = true
 			return
@@ -606,6 +610,25 @@ func (c *Conn) startSend() {
 		return
 	}
 	c.sendBusy = true
+}
+
+// sameHost reports whether the peer at remote is on this host (a loopback
+// or this very address, or a UNIX socket). The kernel copies zero-copy data
+// when it delivers it to a local socket (Documentation/networking/
+// msg_zerocopy.rst, "Loopback"), so there a zero-copy send only adds the
+// pinning of pages and a notification to a copy.
+func sameHost(local, remote net.Addr) bool {
+	switch r := remote.(type) {
+	case *net.TCPAddr:
+		if r.IP.IsLoopback() {
+			return true
+		}
+		l, ok := local.(*net.TCPAddr)
+		return ok && l.IP.Equal(r.IP)
+	case *net.UnixAddr:
+		return true
+	}
+	return false
 }
 
 // maxGather bounds the buffers of one vectored send (NextBufs).

@@ -59,4 +59,6 @@ func TestConformanceDelayReorder(t *testing.T) {
 // does not promise; held completions break those assumptions on purpose.
 var timingScenarios = map[string]string{
 	"large_send_short_writes": "assumes the last send completes before the receiver has read everything",
+	"multishot_recv_interleaves": "a held first completion of one stream arrives after later ones of another: " +
+		"fairness is the backend's, the wrapper breaks arrival order on purpose",
 }

@@ -49,11 +49,13 @@ type options struct {
 	parkAll     bool // Submit parks every op on the pending list (exercises it)
 	noRegRing   bool // enter through the ring descriptor, not a registered slot
 	keepSQArray bool // keep the SQ index array (no IORING_SETUP_NO_SQARRAY)
+	noLargeInc  bool // stream recvs' inc ring keeps Config's buffer size (no large buffers)
 }
 
 // disableEnv names the environment variable that turns ring levers off, for
 // measurement only: a comma-separated list of "regring" (no registered ring
-// descriptor) and "nosqarray" (keep the SQ index array), read at New.
+// descriptor), "nosqarray" (keep the SQ index array) and "largeinc" (stream
+// receives use Config.BufferSize buffers), read at New.
 const disableEnv = "GYRE_URING_DISABLE"
 
 // fromEnv adds to o the levers disableEnv turns off.
@@ -64,6 +66,8 @@ func (o options) fromEnv() options {
 			o.noRegRing = true
 		case "nosqarray":
 			o.keepSQArray = true
+		case "largeinc":
+			o.noLargeInc = true
 		}
 	}
 	return o
@@ -96,6 +100,8 @@ type Backend struct {
 	// CQEFBufMore) and every completion using it has been released.
 	inc       *ring.BufRing
 	incOff    []uint32 // bytes of each inc buffer the kernel has filled
+	recvTotal uint32   // bytes per arming of a stream recv on large inc buffers (0: no limit)
+	recvCap   uint32   // bytes per receive of such a recv when recvTotal is below the buffer size (else 0)
 	incRefs   []int32  // handles naming each inc buffer
 	incKernel []bool   // the kernel may still fill the buffer
 	hBuf      []uint16 // handle → inc buffer
@@ -187,7 +193,7 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 	}
 	if f.BufRing && !o.noBufRing {
 		if f.BufRingInc && !o.noBufInc {
-			b.setupInc()
+			b.setupInc(f.MultishotRecvTotal && f.MultishotRecv && !o.noMultishot && !o.noLargeInc)
 		}
 		if b.inc == nil {
 			if err = b.setupClassic(); err != nil {
@@ -213,6 +219,9 @@ func newBackend(cfg backend.Config, o options) (*Backend, error) {
 		SendZC:          b.sendZC,
 		Setup:           f.Setup,
 	}
+	if b.recvTotal > 0 {
+		b.feat.RecvBuffers, b.feat.RecvBufferSize = len(b.incOff), b.inc.Size()
+	}
 	if b.wk, err = waker.New(); err != nil {
 		b.release()
 		return nil, fmt.Errorf("gyre/backend/uring: %w", err)
@@ -229,13 +238,43 @@ const (
 	incHandles = 0x8000 // completions with inc buffers handed out at once
 )
 
+// Large stream-receive buffers: with a kernel that bounds a multishot
+// recv's bytes per arming, the inc ring holds Config's memory as buffers
+// of largeIncSize bytes (at least largeIncMin of them), so a big message
+// is one receive and one completion rather than one per BufferSize bytes
+// (64 KiB: 1 instead of 16 with the default 4 KiB).
+const (
+	largeIncSize = 64 << 10
+	largeIncMin  = 16
+	// mshotRetries is the kernel's bound on receives per invocation of a
+	// multishot recv (MULTISHOT_MAX_RETRY, io_uring/net.c): with buffers of
+	// BufferSize bytes one socket takes at most mshotRetries*BufferSize
+	// bytes before others get their turn; large buffers keep that bound
+	// through the per-arming total limit.
+	mshotRetries = 32
+)
+
 // setupInc registers the incrementally consumed ring for stream recvs (left
-// nil if the kernel refuses it).
-func (b *Backend) setupInc() {
-	count := b.cfg.BufferCount
-	inc, err := b.r.NewBufRingIncremental(incGroup, count, b.cfg.BufferSize)
+// nil if the kernel refuses it). large: the kernel has the per-arming total
+// limit (Linux 6.17+), so the ring may use large buffers.
+func (b *Backend) setupInc(large bool) {
+	count, size := b.cfg.BufferCount, b.cfg.BufferSize
+	if large && size < largeIncSize {
+		if n := prevPow2(count * size / largeIncSize); n >= largeIncMin {
+			count, size = n, largeIncSize
+		}
+	}
+	inc, err := b.r.NewBufRingIncremental(incGroup, count, size)
 	if err != nil {
 		return
+	}
+	if size != b.cfg.BufferSize {
+		// The receive that reaches the total is not cut: cap each one too
+		// when the total is below a buffer, so an arming never takes more.
+		b.recvTotal = uint32(mshotRetries * b.cfg.BufferSize)
+		if int(b.recvTotal) < size {
+			b.recvCap = b.recvTotal
+		}
 	}
 	b.inc = inc
 	b.incOff, b.incRefs = make([]uint32, count), make([]int32, count)
@@ -247,6 +286,15 @@ func (b *Backend) setupInc() {
 	for i := range b.hFree {
 		b.hFree[i] = uint16(incHandles - 1 - i)
 	}
+}
+
+// prevPow2 is the largest power of two ≤ n (0 for n < 1).
+func prevPow2(n int) int {
+	p := 0
+	for q := 1; q > 0 && q <= n; q <<= 1 {
+		p = q
+	}
+	return p
 }
 
 // setupClassic registers the buffer ring recvmsg takes its buffers from

@@ -18,18 +18,19 @@ type Options struct {
 	ParkAll     bool // every op goes through the pending list
 	NoRegRing   bool // no registered ring descriptor
 	KeepSQArray bool // keep the SQ index array
+	NoLargeInc  bool // stream recvs keep Config's buffer size (no large inc buffers)
 }
 
 // NewWithOptions is New with fallbacks forced (GYRE_URING_DISABLE ignored).
 func NewWithOptions(cfg backend.Config, o Options) (*Backend, error) {
 	return newBackend(cfg, options{noMultishot: o.NoMultishot, noBufRing: o.NoBufRing, noBufInc: o.NoBufInc, noSendZC: o.NoSendZC,
-		setup: o.Setup, parkAll: o.ParkAll, noRegRing: o.NoRegRing, keepSQArray: o.KeepSQArray})
+		setup: o.Setup, parkAll: o.ParkAll, noRegRing: o.NoRegRing, keepSQArray: o.KeepSQArray, noLargeInc: o.NoLargeInc})
 }
 
 // DisableFromEnv is the options GYRE_URING_DISABLE gives.
 func DisableFromEnv() Options {
 	o := options{}.fromEnv()
-	return Options{NoRegRing: o.noRegRing, KeepSQArray: o.keepSQArray}
+	return Options{NoRegRing: o.noRegRing, KeepSQArray: o.keepSQArray, NoLargeInc: o.noLargeInc}
 }
 
 // Inflight is the number of ops without their final completion.
@@ -73,3 +74,7 @@ func LastBatch(b *Backend) uint32 { return b.lastBatch }
 // Incremental reports whether stream recvs use the incrementally consumed
 // ring.
 func Incremental(b *Backend) bool { return b.inc != nil }
+
+// RecvLimit is the total limit per arming and the per-receive cap of stream
+// recvs on large inc buffers (0, 0 without them).
+func RecvLimit(b *Backend) (total, perRecv uint32) { return b.recvTotal, b.recvCap }

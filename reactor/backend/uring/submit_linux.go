@@ -20,6 +20,7 @@ const (
 	stZCRetry                     // native send_zc said EOPNOTSUPP: redo it copying after its notification
 	stPollRecv                    // pool mode: poll for input, then receive into a pool buffer
 	stRecvMsg                     // recvmsg: copy AddrLen, control length and flags back at completion
+	stLimited                     // untracked native multishot recv with a total limit: re-armed when it ends with data
 )
 
 // nativeMultiRecvMsg reports whether op runs as io_uring's own multishot
@@ -69,6 +70,9 @@ func (b *Backend) Submit(op *backend.Op) error {
 		if op.BufferSelect && b.pool != nil {
 			b.trackOp(op, stPollRecv)
 		}
+		if op.Multishot && op.BufferSelect && b.msRecv && b.recvTotal > 0 {
+			op.Sys.State |= stLimited
+		}
 	case backend.KindSendZC:
 		if !b.sendZC {
 			b.trackOp(op, stEmuZC)
@@ -91,11 +95,21 @@ func (b *Backend) Submit(op *backend.Op) error {
 				t.Sys.State |= stCancel
 			}
 		}
+		if t := b.live.Lookup(op.Target); t != nil && t.Sys.State&stLimited != 0 {
+			t.Sys.State |= stCancel
+		}
 	case backend.KindCancelFd:
 		for _, t := range b.track {
 			if t.Fd == op.Fd && (t.Sys.State&(stEmuMulti|stPollRecv) != 0 || nativeMultiRecvMsg(t)) {
 				t.Sys.State |= stCancel
 			}
+		}
+		if b.recvTotal > 0 {
+			b.live.Each(func(t *backend.Op) {
+				if t.Fd == op.Fd && t.Sys.State&stLimited != 0 {
+					t.Sys.State |= stCancel
+				}
+			})
 		}
 		b.trackOp(op, 0) // CANCEL_ALL reports 0 for none: make it -ENOENT
 	case backend.KindConnect:
@@ -335,7 +349,12 @@ func (b *Backend) prep(s *ring.SQE, op *backend.Op) {
 		case op.Sys.State&stPollRecv != 0:
 			s.PrepPollAdd(fd, unix.POLLIN)
 		case op.BufferSelect && op.Multishot && op.Sys.State&stEmuMulti == 0:
-			s.PrepRecvMultishot(fd, b.recvGroup(), 0, 0)
+			if op.Sys.State&stLimited != 0 {
+				s.PrepRecvMultishot(fd, b.recvGroup(), b.recvCap, 0)
+				s.SetRecvMultishotTotal(b.recvTotal)
+			} else {
+				s.PrepRecvMultishot(fd, b.recvGroup(), 0, 0)
+			}
 		case op.BufferSelect:
 			s.PrepRecvBufferSelect(fd, b.recvGroup(), 0, 0)
 		default:

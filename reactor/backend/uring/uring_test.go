@@ -37,6 +37,9 @@ var variants = []struct {
 	// Kernel without incrementally consumed buffer rings (before 6.12):
 	// stream recvs share the classic ring of BufferSize buffers.
 	{"no_bufinc", uringbe.Options{NoBufInc: true}},
+	// Kernel with inc rings but without the per-arming limit of multishot
+	// recv (6.12–6.16): stream recvs use BufferSize buffers from the inc ring.
+	{"small_inc", uringbe.Options{NoLargeInc: true}},
 	// Kernel without multishot ops: accept, recv and poll re-armed internally.
 	{"no_multishot", uringbe.Options{NoMultishot: true}},
 	// Kernel without buffer rings, multishot or send_zc: backend-owned pool.

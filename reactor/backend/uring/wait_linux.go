@@ -174,8 +174,25 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		return false
 	}
 	if c.Flags&backend.FlagMore == 0 {
+		if cqe.Res > 0 && op == nil && b.recvTotal > 0 && b.rearmLimited(tok) {
+			c.Flags |= backend.FlagMore
+			return true
+		}
 		b.finished(tok)
 	}
+	return true
+}
+
+// rearmLimited re-arms the stream recv named by tok if it is a limited
+// multishot recv that ended with data at its total limit (or, the same for
+// the contract, because the CQ overflowed), unless it is being cancelled or
+// the backend closes: the consumer sees one multishot that goes on.
+func (b *Backend) rearmLimited(tok backend.Token) bool {
+	op := b.live.Lookup(tok)
+	if op == nil || op.Sys.State&stLimited == 0 || op.Sys.State&stCancel != 0 || b.closing {
+		return false
+	}
+	b.push(op)
 	return true
 }
 

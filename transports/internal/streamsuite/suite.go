@@ -144,6 +144,7 @@ var scenarios = []scenario{
 	{name: "LargeWrite", run: testLargeWrite},
 	{name: "WritesFromOtherGoroutinesKeepOrder", run: testWritesFromOtherGoroutinesKeepOrder},
 	{name: "WriteOwnedKeepsOrderAndReleasesAfterSend", run: testWriteOwnedKeepsOrderAndReleasesAfterSend},
+	{name: "ZeroCopyOnlyToOtherHosts", run: testZeroCopyOnlyToOtherHosts},
 	{name: "KeepReceivedForwards", run: testKeepReceivedForwards},
 	{name: "KeepNeverReleasedDoesNotStarve", run: testKeepNeverReleasedDoesNotStarve},
 	{name: "KeepHeldBytes", run: testKeepHeldBytes},
