@@ -453,3 +453,35 @@ type Backend interface {
 	// Close drains and releases everything. Loop goroutine only.
 	Close() error
 }
+
+// LargeRecvSize is the size of the buffers a backend regroups its receive
+// pool into for stream receives (Config.LargeRecv): one receive then takes
+// up to 64 KiB, as Twisted's and gnet's reads do, instead of one
+// BufferSize piece at a time.
+const LargeRecvSize = 64 << 10
+
+// largeRecvMin is the fewest large buffers worth regrouping into.
+const largeRecvMin = 16
+
+// LargeRecv is the regrouping of c's receive pool (BufferCount×BufferSize
+// bytes) into count buffers of LargeRecvSize bytes for stream receives:
+// count is the largest power of two whose buffers fit in the pool's bytes.
+// ok is false (keep BufferCount×BufferSize) when BufferSize is already at
+// least LargeRecvSize or fewer than 16 large buffers would result. The
+// defaults (1024 × 4 KiB) give 64 × 64 KiB.
+func (c Config) LargeRecv() (count int, ok bool) {
+	c = c.WithDefaults()
+	if c.BufferSize >= LargeRecvSize || c.BufferSize <= 0 || c.BufferCount <= 0 || c.BufferCount > 32768 ||
+		c.BufferCount&(c.BufferCount-1) != 0 {
+		return 0, false // already large, or invalid: New reports it
+	}
+	n := c.BufferCount * c.BufferSize / LargeRecvSize
+	count = 1
+	for count*2 <= n {
+		count *= 2
+	}
+	if n < largeRecvMin {
+		return 0, false
+	}
+	return count, true
+}

@@ -34,7 +34,13 @@ type Backend struct {
 	index  opindex.Index // waiting (parked or timer) ops by token, for KindCancel
 	timers []timer
 
-	pool *bufpool.Pool
+	// Provided buffers: pool holds BufferSize buffers (datagrams, recvmsg;
+	// everything when spool is nil); spool, when Config.LargeRecv regroups
+	// the same memory, holds the large buffers stream receives (KindRecv)
+	// take, named by BufIDs with spoolBit set. With spool, pool is mapped at
+	// its first use.
+	pool  *bufpool.Pool
+	spool *bufpool.Pool
 
 	// Fairness: read-side readiness is served from ready, one bounded pass
 	// (passBufs completions, passBytes bytes) per descriptor in turn, and only
@@ -83,7 +89,13 @@ var _ backend.Backend = (*Backend)(nil)
 // Call it on the goroutine that will use the backend.
 func New(cfg backend.Config) (*Backend, error) {
 	cfg = cfg.WithDefaults()
-	p, err := bufpool.New(cfg.BufferCount, cfg.BufferSize)
+	var p, sp *bufpool.Pool
+	var err error
+	if n, ok := cfg.LargeRecv(); ok {
+		sp, err = bufpool.New(n, backend.LargeRecvSize)
+	} else {
+		p, err = bufpool.New(cfg.BufferCount, cfg.BufferSize)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +104,7 @@ func New(cfg backend.Config) (*Backend, error) {
 		start:  time.Now(),
 		events: make([]unix.EpollEvent, cfg.Entries),
 		pool:   p,
+		spool:  sp,
 		sq:     make([]*backend.Op, 0, cfg.Entries),
 		cq:     make([]backend.Completion, 0, cfg.CQEntries),
 		iov:    make([]unix.Iovec, 0, 16),
@@ -127,6 +140,43 @@ func (b *Backend) release() {
 	if b.pool != nil {
 		_ = b.pool.Close()
 	}
+	if b.spool != nil {
+		_ = b.spool.Close()
+	}
+}
+
+// spoolBit marks the BufIDs of spool's buffers.
+const spoolBit = 0x8000
+
+// streamPool is the pool stream receives (KindRecv) take buffers from, and
+// the bit their BufIDs carry.
+func (b *Backend) streamPool() (*bufpool.Pool, uint16, error) {
+	if b.spool != nil {
+		return b.spool, spoolBit, nil
+	}
+	p, err := b.smallPool()
+	return p, 0, err
+}
+
+// smallPool is the pool of BufferSize buffers, mapped now if need be (only
+// with spool: a loop that never receives datagrams maps its memory once).
+func (b *Backend) smallPool() (*bufpool.Pool, error) {
+	if b.pool == nil {
+		p, err := bufpool.New(b.cfg.BufferCount, b.cfg.BufferSize)
+		if err != nil {
+			return nil, err
+		}
+		b.pool = p
+	}
+	return b.pool, nil
+}
+
+// bufOf is the memory of the buffer a BufID names.
+func (b *Backend) bufOf(id uint16) []byte {
+	if id&spoolBit != 0 && b.spool != nil {
+		return b.spool.Buf(id &^ spoolBit)
+	}
+	return b.pool.Buf(id)
 }
 
 // Name returns "epoll". Goroutine-safe.
@@ -138,8 +188,15 @@ func (b *Backend) Name() string { return "epoll" }
 func (b *Backend) Stats() backend.Stats { return b.stats }
 
 // Features reports native capabilities: none; multishot, provided buffers and
-// zero-copy sends are all emulated. Goroutine-safe.
-func (b *Backend) Features() backend.Features { return backend.Features{} }
+// zero-copy sends are all emulated. RecvBuffers and RecvBufferSize give the
+// large buffers stream receives take when Config.LargeRecv regroups the
+// pool. Goroutine-safe.
+func (b *Backend) Features() backend.Features {
+	if b.spool == nil {
+		return backend.Features{}
+	}
+	return backend.Features{RecvBuffers: b.spool.Count(), RecvBufferSize: b.spool.Size()}
+}
 
 // Submit queues op; it starts at the next Wait. Loop goroutine only; never
 // blocks and never delivers completions. It fails (and op gets no completion)
@@ -422,7 +479,7 @@ func (b *Backend) post(op *backend.Op, res int32, flags backend.Flag) {
 func (b *Backend) postBuf(op *backend.Op, n int, flags backend.Flag, id uint16) {
 	b.cq = append(b.cq, backend.Completion{
 		Token: op.Token, Res: int32(n), Flags: flags | backend.FlagBuffer,
-		BufID: id, Buf: b.pool.Buf(id)[:n],
+		BufID: id, Buf: b.bufOf(id)[:n],
 	})
 }
 
@@ -457,7 +514,12 @@ func (b *Backend) ReleaseBuffer(id uint16) {
 	if b.closed {
 		return
 	}
-	b.pool.Put(id)
+	switch {
+	case id&spoolBit != 0 && b.spool != nil:
+		b.spool.Put(id &^ spoolBit)
+	case b.pool != nil:
+		b.pool.Put(id)
+	}
 }
 
 // Close ends every op still in flight (their completions are discarded), then

@@ -34,7 +34,13 @@ func TestNameAndFeatures(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	require.Equal(t, "epoll", b.Name())
-	require.Equal(t, backend.Features{}, b.Features(), "epoll has no native features")
+	// No native features; the default pool (1024 × 4 KiB) is regrouped for
+	// stream receives into 64 buffers of 64 KiB.
+	require.Equal(t, backend.Features{RecvBuffers: 64, RecvBufferSize: 64 << 10}, b.Features())
+	small, err := epoll.New(backend.Config{BufferCount: 16, BufferSize: 512})
+	require.NoError(t, err)
+	defer small.Close()
+	require.Equal(t, backend.Features{}, small.Features(), "8 KiB of buffers are not regrouped")
 }
 
 func TestBadConfig(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-io/gyre/reactor/backend"
+	"github.com/gyre-io/gyre/reactor/backend/internal/bufpool"
 	"github.com/gyre-io/gyre/reactor/backend/internal/msghdr"
 )
 
@@ -314,7 +315,12 @@ func (b *Backend) execConnect(op *backend.Op) bool {
 // calls, not seventeen. A descriptor whose last pass read more than one
 // buffer's worth at once starts the next one wide (fdState.wide).
 func (b *Backend) execRecvPool(op *backend.Op) bool {
-	size := b.cfg.BufferSize
+	pool, tag, err := b.streamPool()
+	if err != nil {
+		b.post(op, -int32(unix.ENOMEM), 0)
+		return false
+	}
+	size := pool.Size()
 	wide := false
 	if op.Multishot {
 		if st := b.lookupFd(op.Fd); st != nil && st.wide {
@@ -331,7 +337,7 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 		}
 		ids := b.wideIDs[:0]
 		for len(ids) < k {
-			id, ok := b.pool.Get()
+			id, ok := pool.Get()
 			if !ok {
 				break
 			}
@@ -354,12 +360,12 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 		var n int
 		var e unix.Errno
 		if len(ids) == 1 {
-			n, e = b.recv(op.Fd, b.pool.Buf(ids[0]))
+			n, e = b.recv(op.Fd, pool.Buf(ids[0]))
 		} else {
-			n, e = b.recvv(op.Fd, ids)
+			n, e = b.recvv(op.Fd, pool, ids)
 		}
 		if e != 0 || n == 0 {
-			b.putBack(ids)
+			putBack(pool, ids)
 			if e == unix.EAGAIN {
 				return true
 			}
@@ -367,17 +373,17 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 			return false
 		}
 		if !op.Multishot {
-			b.postBuf(op, n, 0, ids[0])
+			b.postBuf(op, n, 0, ids[0]|tag)
 			return false
 		}
 		used := 0
 		for left := n; left > 0; used++ {
 			m := min(left, size)
 			left -= m
-			b.postBuf(op, m, backend.FlagMore, ids[used])
+			b.postBuf(op, m, backend.FlagMore, ids[used]|tag)
 			b.spend(m)
 		}
-		b.putBack(ids[used:])
+		putBack(pool, ids[used:])
 		if n < len(ids)*size {
 			wide = false
 			if b.shortReadDrains(op.Fd) {
@@ -398,18 +404,18 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 	}
 }
 
-// putBack returns unused pool buffers, last taken first.
-func (b *Backend) putBack(ids []uint16) {
+// putBack returns unused buffers to pool, last taken first.
+func putBack(pool *bufpool.Pool, ids []uint16) {
 	for i := len(ids) - 1; i >= 0; i-- {
-		b.pool.Put(ids[i])
+		pool.Put(ids[i])
 	}
 }
 
 // recvv is one non-blocking recvmsg(2) into the pool buffers ids, in order,
 // retried on EINTR and counted as a recv.
-func (b *Backend) recvv(fd int32, ids []uint16) (int, unix.Errno) {
+func (b *Backend) recvv(fd int32, pool *bufpool.Pool, ids []uint16) (int, unix.Errno) {
 	for i, id := range ids {
-		p := b.pool.Buf(id)
+		p := pool.Buf(id)
 		b.wideIov[i] = unix.Iovec{Base: &p[0], Len: uint64(len(p))}
 	}
 	b.msg = unix.Msghdr{Iov: &b.wideIov[0]}
@@ -514,8 +520,13 @@ func (b *Backend) execSendmsg(op *backend.Op) bool {
 // the read pass is used up (true with b.yielded set, as execRecvPool).
 func (b *Backend) execRecvmsgMulti(op *backend.Op) bool {
 	room, nl, cl := backend.MultishotRecvMsgRoom(op, b.cfg.BufferSize)
+	pool, err := b.smallPool()
+	if err != nil {
+		b.post(op, -int32(unix.ENOMEM), 0)
+		return false
+	}
 	for {
-		id, ok := b.pool.Get()
+		id, ok := pool.Get()
 		if !ok {
 			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			switch e {
@@ -528,12 +539,12 @@ func (b *Backend) execRecvmsgMulti(op *backend.Op) bool {
 			}
 			return false
 		}
-		buf := b.pool.Buf(id)
+		buf := pool.Buf(id)
 		msghdr.PrepareMultishot(&b.msg, &b.iov1, op, buf, room, nl, cl)
 		n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
 		if e != 0 {
 			b.msg = unix.Msghdr{}
-			b.pool.Put(id)
+			pool.Put(id)
 			if e == unix.EAGAIN {
 				return true
 			}
@@ -546,7 +557,7 @@ func (b *Backend) execRecvmsgMulti(op *backend.Op) bool {
 		if !keep {
 			// An empty datagram: its name and control data are in op's
 			// memory until the next Wait, so end the pass here.
-			b.pool.Put(id)
+			pool.Put(id)
 			b.deferred = append(b.deferred, op.Fd)
 			return true
 		}
@@ -562,8 +573,14 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	}
 	p := op.Buf
 	id, pooled := uint16(0), false
+	var pool *bufpool.Pool
 	if op.BufferSelect {
-		if id, pooled = b.pool.Get(); !pooled {
+		var err error
+		if pool, err = b.smallPool(); err != nil {
+			b.post(op, -int32(unix.ENOMEM), 0)
+			return false
+		}
+		if id, pooled = pool.Get(); !pooled {
 			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			if e == unix.EAGAIN {
 				return true
@@ -574,7 +591,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 			b.post(op, -int32(e), 0)
 			return false
 		}
-		p = b.pool.Buf(id)
+		p = pool.Buf(id)
 	}
 	saved := op.Bufs
 	op.Bufs = nil
@@ -585,7 +602,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	if e != 0 {
 		b.msg = unix.Msghdr{}
 		if pooled {
-			b.pool.Put(id)
+			pool.Put(id)
 		}
 		return b.result(op, 0, e)
 	}
@@ -593,7 +610,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 		b.postBuf(op, n, 0, id)
 	} else {
 		if pooled {
-			b.pool.Put(id) // nothing received into it (an empty datagram, end of stream)
+			pool.Put(id) // nothing received into it (an empty datagram, end of stream)
 		}
 		b.post(op, int32(n), 0)
 	}

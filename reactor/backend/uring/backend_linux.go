@@ -238,31 +238,22 @@ const (
 	incHandles = 0x8000 // completions with inc buffers handed out at once
 )
 
-// Large stream-receive buffers: with a kernel that bounds a multishot
-// recv's bytes per arming, the inc ring holds Config's memory as buffers
-// of largeIncSize bytes (at least largeIncMin of them), so a big message
-// is one receive and one completion rather than one per BufferSize bytes
-// (64 KiB: 1 instead of 16 with the default 4 KiB).
-const (
-	largeIncSize = 64 << 10
-	largeIncMin  = 16
-	// mshotRetries is the kernel's bound on receives per invocation of a
-	// multishot recv (MULTISHOT_MAX_RETRY, io_uring/net.c): with buffers of
-	// BufferSize bytes one socket takes at most mshotRetries*BufferSize
-	// bytes before others get their turn; large buffers keep that bound
-	// through the per-arming total limit.
-	mshotRetries = 32
-)
+// mshotRetries is the kernel's bound on receives per invocation of a
+// multishot recv (MULTISHOT_MAX_RETRY, io_uring/net.c): with buffers of
+// BufferSize bytes one socket takes at most mshotRetries*BufferSize bytes
+// before others get their turn; large buffers (backend.Config.LargeRecv)
+// keep that bound through the per-arming total limit.
+const mshotRetries = 32
 
 // setupInc registers the incrementally consumed ring for stream recvs (left
 // nil if the kernel refuses it). large: the kernel has the per-arming total
-// limit (Linux 6.17+), so the ring may use large buffers.
+// limit (Linux 6.17+), so the ring may regroup Config's memory into large
+// buffers (backend.Config.LargeRecv): a big message is then one receive and
+// one completion rather than one per BufferSize bytes.
 func (b *Backend) setupInc(large bool) {
 	count, size := b.cfg.BufferCount, b.cfg.BufferSize
-	if large && size < largeIncSize {
-		if n := prevPow2(count * size / largeIncSize); n >= largeIncMin {
-			count, size = n, largeIncSize
-		}
+	if n, ok := b.cfg.LargeRecv(); large && ok {
+		count, size = n, backend.LargeRecvSize
 	}
 	inc, err := b.r.NewBufRingIncremental(incGroup, count, size)
 	if err != nil {
@@ -286,15 +277,6 @@ func (b *Backend) setupInc(large bool) {
 	for i := range b.hFree {
 		b.hFree[i] = uint16(incHandles - 1 - i)
 	}
-}
-
-// prevPow2 is the largest power of two ≤ n (0 for n < 1).
-func prevPow2(n int) int {
-	p := 0
-	for q := 1; q > 0 && q <= n; q <<= 1 {
-		p = q
-	}
-	return p
 }
 
 // setupClassic registers the buffer ring recvmsg takes its buffers from

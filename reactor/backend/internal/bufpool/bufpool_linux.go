@@ -64,6 +64,12 @@ func (p *Pool) Put(id uint16) {
 	p.free = append(p.free, id)
 }
 
+// Count is the number of buffers.
+func (p *Pool) Count() int { return len(p.inUse) }
+
+// Size is the size of each buffer in bytes.
+func (p *Pool) Size() int { return p.size }
+
 // Buf is buffer id's memory (Size bytes), valid until Close.
 func (p *Pool) Buf(id uint16) []byte {
 	off := int(id) * p.size
