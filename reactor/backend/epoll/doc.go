@@ -40,7 +40,12 @@
 //   - provided buffers are a pool of Config.BufferCount buffers of
 //     Config.BufferSize bytes in one anonymous mapping; an empty pool ends a
 //     BufferSelect recv with -ENOBUFS only when the socket has data for it
-//     (checked with MSG_PEEK), so no byte is lost;
+//     (checked with MSG_PEEK), so no byte is lost. Stream receives (KindRecv)
+//     take 64 KiB buffers instead where backend.Config.LargeRecv regroups the
+//     same memory (64 × 64 KiB by default; Features.RecvBuffers and
+//     RecvBufferSize; their BufIDs have bit 15 set), so a 64 KiB message is
+//     one read and one completion; datagrams and recvmsg keep BufferSize
+//     buffers, mapped at their first use;
 //   - send_zc is a copying send followed by a FlagNotif completion;
 //   - sendmsg and recvmsg (control messages included, recvmsg with
 //     MSG_CMSG_CLOEXEC) build their msghdr in backend scratch for the

@@ -29,6 +29,17 @@
 //     its completions are released. recvmsg keeps the classic ring (a datagram
 //     must not be cut at the room a head buffer has left), mapped at the first
 //     recvmsg with BufferSelect.
+//   - Where the kernel can also end a multishot recv after a total number of
+//     bytes (Linux 6.17+, uring.Features.MultishotRecvTotal), the inc ring
+//     regroups the same memory into 64 KiB buffers (backend.Config.LargeRecv;
+//     64 × 64 KiB by default, in Features.RecvBuffers and RecvBufferSize), so
+//     a 64 KiB message is one receive and one completion instead of sixteen.
+//     Each arming then ends after 32 × BufferSize bytes (the bound the
+//     kernel's 32 receives per invocation give BufferSize buffers) and the
+//     backend re-arms it behind the ring's other work: one busy socket takes
+//     no more per turn than before. The consumer sees one multishot recv; a
+//     cancel is never undone by a re-arm. GYRE_URING_DISABLE=largeinc keeps
+//     BufferSize buffers (measurement).
 //   - A blocking Wait after a batch asks the kernel for as many completions as
 //     the batch had ops (not CQEs: one multishot recv's pass posts a CQE per
 //     buffer but wakes a DEFER_TASKRUN waiter once), within Config.BatchWait.
