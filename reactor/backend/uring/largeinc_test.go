@@ -2,8 +2,6 @@ package uring_test
 
 import (
 	"bytes"
-	"errors"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -13,23 +11,7 @@ import (
 
 	"github.com/gyre-io/gyre/reactor/backend"
 	uringbe "github.com/gyre-io/gyre/reactor/backend/uring"
-	ring "github.com/gyre-io/gyre/uring"
 )
-
-// openLocked opens a backend on the test goroutine, locked to its thread for
-// the rest of the test (SINGLE_ISSUER).
-func openLocked(t *testing.T, cfg backend.Config, o uringbe.Options) *uringbe.Backend {
-	t.Helper()
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-	b, err := uringbe.NewWithOptions(cfg, o)
-	if errors.Is(err, ring.ErrUnavailable) {
-		t.Skipf("io_uring unavailable: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
 
 // largeIncKernel skips unless the kernel has inc rings, multishot recv and
 // its per-arming total limit.
@@ -57,7 +39,7 @@ func TestLargeIncBuffers(t *testing.T) {
 		{"off", uringbe.Options{NoLargeInc: true}, 0, 0, 64, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := openLocked(t, backend.Config{}, tc.o)
+			b := open(t, backend.Config{}, tc.o)
 			largeIncKernel(t, b)
 			f := b.Features()
 			require.Equal(t, tc.buffers, f.RecvBuffers)
@@ -109,7 +91,7 @@ func TestLargeIncBuffers(t *testing.T) {
 func TestLargeIncRearmAndCancel(t *testing.T) {
 	// 1024 buffers of 1 KiB regroup into 16 of 64 KiB; the total per arming
 	// is 32 × 1 KiB, and each receive is capped at it.
-	b := openLocked(t, backend.Config{BufferCount: 1024, BufferSize: 1024}, uringbe.Options{})
+	b := open(t, backend.Config{BufferCount: 1024, BufferSize: 1024}, uringbe.Options{})
 	largeIncKernel(t, b)
 	total, perRecv := uringbe.RecvLimit(b)
 	require.Equal(t, uint32(32<<10), total)
