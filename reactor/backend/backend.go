@@ -356,11 +356,13 @@ type Features struct {
 	// Setup names the ring set-up flags in use ("single_issuer|defer_taskrun",
 	// "coop_taskrun", "none"); empty for epoll.
 	Setup string
-	// RecvBuffers and RecvBufferSize describe the provided buffers stream
-	// receives (KindRecv with BufferSelect) draw from when they differ from
-	// Config.BufferCount and BufferSize (0: they do not). The io_uring
-	// backend regroups the same memory into fewer, larger buffers when the
-	// kernel can bound a multishot recv's bytes per arming.
+	// RecvBuffers and RecvBufferSize describe the buffers stream receives
+	// (KindRecv with BufferSelect) draw from when they differ from
+	// Config.BufferCount and BufferSize (0: they do not): both backends
+	// regroup the same memory into 64 KiB buffers (Config.LargeRecv) — the
+	// io_uring backend only where the kernel can bound a multishot recv's
+	// bytes per arming (6.17+), the epoll backend in its emulated pool (so
+	// with ProvidedBuffers false).
 	RecvBuffers, RecvBufferSize int
 }
 

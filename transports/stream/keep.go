@@ -9,10 +9,13 @@ import (
 // (KeepReceived); past it KeepReceived answers false and the protocol
 // copies. With the loop's own cap (half its provided buffers,
 // reactor.Loop.MaxKept) it bounds what keeping takes from the receive pool:
-// one connection holds at most MaxKeptPerConn buffers, so at most
-// MaxKeptPerConn × BufferSize bytes (256 KiB with the default 4 KiB buffers),
-// and never more than half the pool together with every other connection
-// of the loop — the other half keeps serving receives, so a protocol that
+// one connection holds at most min(MaxKeptPerConn, Loop.MaxKept()) buffers
+// of the size stream receives use (Loop.Features().RecvBufferSize when the
+// pool is regrouped into 64 KiB buffers, the default: at most 32 × 64 KiB =
+// 2 MiB; else BufferSize: 64 × 4 KiB = 256 KiB with GYRE_URING_DISABLE=
+// largeinc), and never more than half the pool together with every other
+// connection of the loop — the other half keeps serving receives, so a
+// protocol that
 // never releases cannot starve the loop's other connections or make their
 // receives spin on ENOBUFS.
 const MaxKeptPerConn = 64

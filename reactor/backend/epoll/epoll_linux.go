@@ -317,6 +317,13 @@ func (b *Backend) queued() int { return len(b.cq) - b.cqHead }
 // edge-triggered epoll no new event would bring it back.
 func (b *Backend) runReady() {
 	for b.ready.head != nil && b.queued() < b.budget {
+		if b.spool != nil && b.spool.Free() == 0 && b.queued() > 0 {
+			// The large buffers are all out, some in completions not yet
+			// delivered: deliver them (the consumer releases them) rather
+			// than end a receive with ENOBUFS. A budget of len(out)
+			// completions can exceed the pool's 64 KiB buffers.
+			break
+		}
 		st := b.ready.pop()
 		if b.drainRd(st) {
 			b.ready.push(st)

@@ -337,3 +337,65 @@ func TestWideReadsFewCalls(t *testing.T) {
 		})
 	}
 }
+
+// One connection streaming into the default pool (64 buffers of 64 KiB for
+// stream receives) while the caller asks for 256 completions per Wait and
+// releases them only after the Wait: the backend delivers what it queued
+// once the large buffers are all out instead of ending the receive with
+// ENOBUFS (which would cost a re-arm per Wait).
+func TestLargeBuffersNoENOBUFSWithinAWait(t *testing.T) {
+	b, err := epoll.New(backend.Config{})
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, 64, b.Features().RecvBuffers)
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(sv[0])
+	require.NoError(t, unix.SetsockoptInt(sv[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20))
+	const total = 16 << 20
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer unix.Close(sv[1])
+		chunk := make([]byte, 256<<10)
+		for sent := 0; sent < total; {
+			n, err := unix.Write(sv[1], chunk[:min(len(chunk), total-sent)])
+			if err == unix.EAGAIN {
+				pfd := []unix.PollFd{{Fd: int32(sv[1]), Events: unix.POLLOUT}}
+				_, _ = unix.Poll(pfd, 1000)
+				continue
+			}
+			if err != nil {
+				return
+			}
+			sent += n
+		}
+	}()
+	op := &backend.Op{Kind: backend.KindRecv, Fd: int32(sv[0]), BufferSelect: true, Multishot: true, Token: backend.MakeToken(1, 1)}
+	require.NoError(t, b.Submit(op))
+	out := make([]backend.Completion, 256)
+	got, maxBatch := 0, 0
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		require.True(t, time.Now().Before(deadline), "received %d of %d", got, total)
+		n, err := b.Wait(out, 100*time.Millisecond)
+		require.NoError(t, err)
+		maxBatch = max(maxBatch, n)
+		done := false
+		for _, c := range out[:n] {
+			require.GreaterOrEqual(t, c.Res, int32(0), "after %d bytes: %v", got, c.Err())
+			if c.Res == 0 {
+				done = true
+				continue
+			}
+			got += int(c.Res)
+			b.ReleaseBuffer(c.BufID)
+		}
+		if done {
+			break
+		}
+	}
+	wg.Wait()
+	require.Equal(t, total, got)
+	t.Logf("largest batch: %d completions", maxBatch)
+}

@@ -67,6 +67,9 @@ func (p *Pool) Put(id uint16) {
 // Count is the number of buffers.
 func (p *Pool) Count() int { return len(p.inUse) }
 
+// Free is the number of buffers not handed out.
+func (p *Pool) Free() int { return len(p.free) }
+
 // Size is the size of each buffer in bytes.
 func (p *Pool) Size() int { return p.size }
 
