@@ -164,7 +164,7 @@ func New(cfg backend.Config) (*Backend, error) { return newBackend(cfg, options{
 func newBackend(cfg backend.Config, o options) (*Backend, error) {
 	cfg = cfg.WithDefaults()
 	if cfg.BufferCount <= 0 || cfg.BufferCount > 32768 || cfg.BufferCount&(cfg.BufferCount-1) != 0 || cfg.BufferSize <= 0 {
-		return nil, fmt.Errorf("gyre/backend/uring: BufferCount %d (power of two ≤ 32768), BufferSize %d: %w",
+		return nil, fmt.Errorf("gyre/backend/uring: bad Config: BufferCount %d must be a power of two up to 32768 and BufferSize %d positive: %w",
 			cfg.BufferCount, cfg.BufferSize, backend.ErrUnsupported)
 	}
 	r, err := ring.New(ring.Options{Entries: cfg.Entries, CQEntries: cfg.CQEntries, Setup: o.setup,
