@@ -1,7 +1,6 @@
 package tcp_test
 
 import (
-	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
 	"github.com/gyre-io/gyre/transports"
+	"github.com/gyre-io/gyre/transports/internal/streamsuite"
 	"github.com/gyre-io/gyre/transports/tcp"
 )
 
@@ -28,10 +28,10 @@ func BenchmarkEchoPingPong(b *testing.B) {
 	}
 }
 
-// pingPong listens with f on h's loop, and times b.N round trips of size
-// bytes from one Go net client after a warm-up (buffers, slots and queues
-// reach their steady size). around, if set, is called on the loop just
-// before and just after the timed part (before == true, then false).
+// pingPong listens with f on h's loop and times b.N round trips of size
+// bytes from one Go net client (streamsuite.PingPong). around, if set, is
+// called on the loop just before and just after the timed part (before ==
+// true, then false).
 func pingPong(b *testing.B, h *reactortest.Loop, f transports.Factory, size int, around func(before bool)) {
 	p, err := tcp.Listen(h.Loop, "127.0.0.1:0", f, tcp.ListenOptions{})
 	if err != nil {
@@ -43,30 +43,11 @@ func pingPong(b *testing.B, h *reactortest.Loop, f transports.Factory, size int,
 		b.Fatal(err)
 	}
 	defer c.Close()
-	msg := make([]byte, size)
-	got := make([]byte, size)
-	for i := 0; i < 100; i++ {
-		_, _ = c.Write(msg)
-		_, _ = io.ReadFull(c, got)
-	}
+	var onLoop func(bool)
 	if around != nil {
-		h.Do(func() { around(true) })
+		onLoop = func(before bool) { h.Do(func() { around(before) }) }
 	}
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, got); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	if around != nil {
-		h.Do(func() { around(false) })
-	}
+	streamsuite.PingPong(b, c, size, onLoop)
 }
 
 // forwardEcho echoes by forwarding each received buffer without a copy

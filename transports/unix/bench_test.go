@@ -9,32 +9,9 @@ import (
 	"github.com/gyre-io/gyre/protocols/echo"
 	"github.com/gyre-io/gyre/reactor"
 	"github.com/gyre-io/gyre/reactor/reactortest"
+	"github.com/gyre-io/gyre/transports/internal/streamsuite"
 	gunix "github.com/gyre-io/gyre/transports/unix"
 )
-
-// pingPong writes msg and reads it back b.N times over c (a Go net client):
-// one op is one round trip. Allocations are counted for the whole process;
-// the client's Read/Write allocate nothing, so for gyre allocs/op is the
-// server's steady-state data path.
-func pingPong(b *testing.B, c net.Conn, size int) {
-	msg := make([]byte, size)
-	got := make([]byte, size)
-	for i := 0; i < 100; i++ { // warm up: buffers and queues reach their size
-		_, _ = c.Write(msg)
-		_, _ = io.ReadFull(c, got)
-	}
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, got); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 // BenchmarkUnixEchoPingPong: a gyre echo server on a UNIX socket, per
 // backend, against Go's net echo server on a UNIX socket ("gonet"), with the
@@ -55,7 +32,7 @@ func BenchmarkUnixEchoPingPong(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer c.Close()
-				pingPong(b, c, size)
+				streamsuite.PingPong(b, c, size, nil)
 			})
 		}
 		b.Run("gonet/"+strconv.Itoa(size), func(b *testing.B) {
@@ -78,7 +55,7 @@ func BenchmarkUnixEchoPingPong(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			pingPong(b, c, size)
+			streamsuite.PingPong(b, c, size, nil)
 			_ = c.Close()
 			_ = ln.Close()
 			<-done
