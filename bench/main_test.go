@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,24 +58,6 @@ func skipUnavailable(t *testing.T, impl string) {
 	}
 }
 
-// syncBuffer is a strings.Builder safe to read while a child writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeStartStop starts `bench serve` for every implementation and
 // protocol, checks it answers, and that SIGTERM makes it exit 0.
 func TestServeStartStop(t *testing.T) {
@@ -90,7 +71,7 @@ func TestServeStartStop(t *testing.T) {
 				cmd := exec.Command(exe, "serve", "-proto", proto, "-impl", impl, "-addr", addr)
 				out, err := cmd.StdoutPipe()
 				require.NoError(t, err)
-				var stderr syncBuffer
+				var stderr harness.SyncBuffer
 				cmd.Stderr = &stderr
 				require.NoError(t, cmd.Start())
 				waited := false

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,24 +22,6 @@ import (
 	"github.com/gyre-io/gyre/bench/internal/loadgen"
 )
 
-// lockedBuffer collects the server's stderr while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start runs the built server with args and returns its address and a stop
 // function that sends SIGTERM, requires exit status 0 and returns stderr.
 func start(t *testing.T, bin string, args ...string) (string, func() string) {
@@ -48,7 +29,7 @@ func start(t *testing.T, bin string, args ...string) (string, func() string) {
 	addr, err := harness.FreePort()
 	require.NoError(t, err)
 	cmd := exec.Command(bin, append([]string{"-addr", addr}, args...)...)
-	var stderr lockedBuffer
+	var stderr harness.SyncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -324,4 +325,26 @@ func RunClient(ctx context.Context, argv []string, cpus string, serverPID int) (
 		err = fmt.Errorf("%s: %v: %s", argv[0], werr, strings.TrimSpace(errb.String()))
 	}
 	return all.String(), w, err
+}
+
+// SyncBuffer collects a child process's output (an exec.Cmd's Stdout or
+// Stderr) and may be read while the child still writes. The zero value is
+// ready to use; goroutine-safe.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p. It never fails.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
