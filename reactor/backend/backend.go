@@ -386,6 +386,12 @@ type Stats struct {
 	// mapped because ops were still in flight when its bound ran out (see the
 	// contract). Always 0 for epoll.
 	CloseLeaks uint64
+	// UrgentMarkChecks counts SIOCATMARK ioctls: a read that may have
+	// stopped at TCP's urgent mark while a signal was pending (then it fails
+	// with EAGAIN although bytes follow; see the backends' docs) is checked
+	// and made again. 0 on a loop whose peers send no urgent data, apart from
+	// rare io_uring passes that end on a "more queued" completion.
+	UrgentMarkChecks uint64
 }
 
 // Config sizes a backend. The zero value picks sensible defaults.

@@ -3,6 +3,9 @@ package backendtest
 import (
 	"bytes"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -31,6 +34,10 @@ func shortReadScenarios() []scenario {
 		all = append(all, scenario{
 			name: "multishot_recv_tcp_urgent_mark_" + mode,
 			fn:   func(h *harness) { testUrgentMark(h, mode == "parked") },
+		})
+		all = append(all, scenario{
+			name: "multishot_recv_tcp_urgent_mark_signalled_" + mode,
+			fn:   func(h *harness) { testUrgentMarkSignalled(h, mode == "parked") },
 		})
 		for _, kind := range []string{"udp", "unixgram", "seqpacket"} {
 			all = append(all, scenario{
@@ -145,10 +152,21 @@ func testDataThenEOF(h *harness, kind, mode string) {
 // must be delivered without more traffic.
 func testUrgentMark(h *harness, parked bool) {
 	w, r := h.tcpPair()
+	urgentRound(h, w, r, parked, nil)
+}
+
+// urgentRound sends "ab", the urgent byte and "cd" from w and has a multishot
+// recv on r collect "abcd"; storm (if not nil) is on from the first write to
+// the last byte received.
+func urgentRound(h *harness, w, r int, parked bool, storm *atomic.Bool) {
 	m := &msRecv{h: h, fd: r}
 	if parked {
 		m.arm()
 		h.settle()
+	}
+	if storm != nil {
+		storm.Store(true)
+		defer storm.Store(false)
 	}
 	h.writeAll(w, []byte("ab"))
 	_, err := unix.SendmsgN(w, []byte("!"), nil, nil, unix.MSG_OOB)
@@ -163,6 +181,43 @@ func testUrgentMark(h *harness, parked bool) {
 	m.collect(4)
 	require.Equal(h.t, "abcd", string(m.got))
 	m.cancel()
+}
+
+// testUrgentMarkSignalled is testUrgentMark with signals landing on the
+// thread that drives the backend. A recv at TCP's urgent mark that finds a
+// signal pending returns EAGAIN although bytes wait behind the mark
+// (tcp_recvmsg_locked: "Stop if we have read anything or have SIGURG
+// pending", for any signal), and no new edge announces them: a backend that
+// trusts that EAGAIN stalls. Go sends such signals itself (SIGURG for
+// preemption, SIGPROF while profiling). The storm is bounded in rounds and
+// time; every round must deliver all four bytes.
+func testUrgentMarkSignalled(h *harness, parked bool) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	var storm, stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pid := unix.Getpid()
+		for !stop.Load() {
+			if storm.Load() {
+				_ = unix.Tgkill(pid, tid, unix.SIGURG)
+			} else {
+				runtime.Gosched()
+			}
+		}
+	}()
+	defer func() { stop.Store(true); wg.Wait() }()
+	end := time.Now().Add(time.Second)
+	for round := 0; round < 100 && time.Now().Before(end); round++ {
+		w, r := h.tcpPair()
+		require.NoError(h.t, unix.SetsockoptInt(w, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
+		urgentRound(h, w, r, parked, &storm)
+		h.closeNow(w)
+		h.closeNow(r)
+	}
 }
 
 // Datagrams (and records) queued together: each recv takes one and is

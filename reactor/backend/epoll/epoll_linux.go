@@ -421,6 +421,7 @@ func (b *Backend) event(ev *unix.EpollEvent) {
 	e := ev.Events
 	if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 {
 		st.edgy = true // reads go on to EAGAIN from now on
+		st.urgent = st.urgent || e&unix.EPOLLPRI != 0
 	}
 	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && st.rd.head != nil {
 		b.ready.push(st) // served by runReady, in turn with the others

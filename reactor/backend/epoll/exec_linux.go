@@ -161,7 +161,7 @@ func (b *Backend) exec(op *backend.Op) (wait bool) {
 		if op.BufferSelect {
 			return b.execRecvPool(op)
 		}
-		n, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, op.Buf, unix.MSG_DONTWAIT) })
+		n, e := b.readRetry(op.Fd, func() (int, unix.Errno) { return sysRecv(op.Fd, op.Buf, unix.MSG_DONTWAIT) })
 		return b.result(op, n, e)
 	case backend.KindSend:
 		n, e := retry(func() (int, unix.Errno) { return sysSend(op.Fd, op.Buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
@@ -219,6 +219,41 @@ func retry(call func() (int, unix.Errno)) (int, unix.Errno) {
 			return n, e
 		}
 	}
+}
+
+// markRetries bounds how often readRetry makes one read again.
+const markRetries = 8
+
+// readRetry runs a non-blocking read of fd like retry, and also makes it
+// again, up to markRetries times, after an EAGAIN while fd sits at TCP's
+// urgent mark. A read there fails with EAGAIN whenever the thread has a signal
+// pending (tcp_recvmsg_locked stops at the mark "if we have read anything or
+// have SIGURG pending", and the test is for any signal), although bytes wait
+// behind the mark and no new edge will announce them. The Go runtime signals
+// its own threads (preemption, profiling), so a backend that trusted that
+// EAGAIN would stall the stream now and then. A true EAGAIN at the mark (the
+// urgent byte itself has not arrived) costs at most markRetries reads and
+// ioctls more. Only descriptors that reported urgent data (EPOLLPRI) are
+// asked.
+func (b *Backend) readRetry(fd int32, call func() (int, unix.Errno)) (int, unix.Errno) {
+	for tries := 0; ; tries++ {
+		n, e := retry(call)
+		if e != unix.EAGAIN || tries == markRetries || !b.atUrgentMark(fd) {
+			return n, e
+		}
+	}
+}
+
+// atUrgentMark reports whether fd reported urgent data and its next byte is
+// the urgent mark (SIOCATMARK).
+func (b *Backend) atUrgentMark(fd int32) bool {
+	st := b.lookupFd(fd)
+	if st == nil || !st.urgent {
+		return false
+	}
+	b.stats.UrgentMarkChecks++
+	mark, err := unix.IoctlGetInt(int(fd), unix.SIOCATMARK)
+	return err == nil && mark != 0
 }
 
 // result posts the final completion of a single-shot call, or asks to wait.
@@ -346,7 +381,7 @@ func (b *Backend) execRecvPool(op *backend.Op) bool {
 		if len(ids) == 0 {
 			// Empty pool: fail only if there is data (or an end or error) to
 			// report; otherwise wait for it. The data stays in the socket.
-			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
+			_, e := b.readRetry(op.Fd, func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			switch e {
 			case unix.EAGAIN:
 				return true
@@ -420,7 +455,7 @@ func (b *Backend) recvv(fd int32, pool *bufpool.Pool, ids []uint16) (int, unix.E
 	}
 	b.msg = unix.Msghdr{Iov: &b.wideIov[0]}
 	b.msg.SetIovlen(len(ids))
-	for {
+	for tries := 0; ; {
 		b.calls.recv++
 		n, e := sysRecvmsg(fd, &b.msg, unix.MSG_DONTWAIT)
 		switch e {
@@ -428,6 +463,10 @@ func (b *Backend) recvv(fd int32, pool *bufpool.Pool, ids []uint16) (int, unix.E
 			continue
 		case unix.EAGAIN:
 			b.calls.recvAgain++
+			if tries < markRetries && b.atUrgentMark(fd) {
+				tries++
+				continue // see readRetry
+			}
 		}
 		b.msg = unix.Msghdr{}
 		return n, e
@@ -436,7 +475,7 @@ func (b *Backend) recvv(fd int32, pool *bufpool.Pool, ids []uint16) (int, unix.E
 
 // recv is a non-blocking recv(2) into p, retried on EINTR and counted.
 func (b *Backend) recv(fd int32, p []byte) (int, unix.Errno) {
-	for {
+	for tries := 0; ; {
 		b.calls.recv++
 		n, e := sysRecv(fd, p, unix.MSG_DONTWAIT)
 		switch e {
@@ -444,6 +483,10 @@ func (b *Backend) recv(fd int32, p []byte) (int, unix.Errno) {
 			continue
 		case unix.EAGAIN:
 			b.calls.recvAgain++
+			if tries < markRetries && b.atUrgentMark(fd) {
+				tries++
+				continue // see readRetry
+			}
 		}
 		return n, e
 	}
@@ -528,7 +571,7 @@ func (b *Backend) execRecvmsgMulti(op *backend.Op) bool {
 	for {
 		id, ok := pool.Get()
 		if !ok {
-			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
+			_, e := b.readRetry(op.Fd, func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			switch e {
 			case unix.EAGAIN:
 				return true
@@ -541,7 +584,7 @@ func (b *Backend) execRecvmsgMulti(op *backend.Op) bool {
 		}
 		buf := pool.Buf(id)
 		msghdr.PrepareMultishot(&b.msg, &b.iov1, op, buf, room, nl, cl)
-		n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
+		n, e := b.readRetry(op.Fd, func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
 		if e != 0 {
 			b.msg = unix.Msghdr{}
 			pool.Put(id)
@@ -581,7 +624,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 			return false
 		}
 		if id, pooled = pool.Get(); !pooled {
-			_, e := retry(func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
+			_, e := b.readRetry(op.Fd, func() (int, unix.Errno) { return sysRecv(op.Fd, b.peek[:], unix.MSG_DONTWAIT|unix.MSG_PEEK) })
 			if e == unix.EAGAIN {
 				return true
 			}
@@ -598,7 +641,7 @@ func (b *Backend) execRecvmsg(op *backend.Op) bool {
 	b.setIov(op, p)
 	op.Bufs = saved
 	msghdr.Prepare(&b.msg, op)
-	n, e := retry(func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
+	n, e := b.readRetry(op.Fd, func() (int, unix.Errno) { return sysRecvmsg(op.Fd, &b.msg, unix.MSG_DONTWAIT|msghdr.RecvFlags) })
 	if e != 0 {
 		b.msg = unix.Msghdr{}
 		if pooled {
@@ -639,7 +682,12 @@ func (b *Backend) execRW(op *backend.Op) bool {
 		}
 		b.fdState(op.Fd).noNowait = true
 	}
-	n, e := retry(func() (int, unix.Errno) { return sysRW(write, op.Fd, op.Buf) })
+	rw := func() (int, unix.Errno) { return sysRW(write, op.Fd, op.Buf) }
+	if write {
+		n, e := retry(rw)
+		return b.result(op, n, e)
+	}
+	n, e := b.readRetry(op.Fd, rw) // read(2) on a socket
 	return b.result(op, n, e)
 }
 

@@ -69,6 +69,9 @@ type fdState struct {
 	// the urgent mark) that no new edge will announce, so reads go on to
 	// EAGAIN. Sticky until the descriptor is forgotten or re-registered.
 	edgy bool
+	// urgent: an event reported urgent data (EPOLLPRI); an EAGAIN from a read
+	// may then be false (see readRetry). Sticky like edgy.
+	urgent bool
 	// wide: the last read pass ended on a read of more than one buffer's
 	// worth, so the next one starts reading into several at once.
 	wide      bool
@@ -93,6 +96,7 @@ func (s *fdState) reset() {
 	s.noNowait = false
 	s.sock = sockUnknown
 	s.edgy = false
+	s.urgent = false
 	s.wide = false
 }
 

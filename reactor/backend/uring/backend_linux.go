@@ -120,9 +120,10 @@ type Backend struct {
 	cqes     []ring.CQE
 	iovArena []unix.Iovec // iovecs of SQEs not yet taken by the kernel
 	iovUsed  int
-	syncIov  unix.Iovec    // pool-mode recvmsg done synchronously
-	inflight int           // ops accepted by Submit without their final completion yet
-	live     opindex.Index // those ops by token, to clear backend.StateInFlight
+	syncIov  unix.Iovec      // pool-mode recvmsg done synchronously
+	inflight int             // ops accepted by Submit without their final completion yet
+	live     opindex.Index   // those ops by token, to clear backend.StateInFlight
+	nonEmpty []backend.Token // stream recvs that may be stuck at the urgent mark (mark_linux.go)
 
 	log          *slog.Logger
 	overflowSeen uint32 // the ring's CQ overflow count already reported

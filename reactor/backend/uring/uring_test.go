@@ -2,6 +2,7 @@ package uring_test
 
 import (
 	"errors"
+	"path"
 	"runtime"
 	"testing"
 
@@ -32,31 +33,44 @@ func newFunc(opts uringbe.Options) backendtest.NewFunc {
 var variants = []struct {
 	name string
 	opts uringbe.Options
+	skip map[string]string // scenario → why this variant cannot pass it
 }{
-	{"native", uringbe.Options{}},
+	{name: "native", opts: uringbe.Options{}},
 	// Kernel without incrementally consumed buffer rings (before 6.12):
 	// stream recvs share the classic ring of BufferSize buffers.
-	{"no_bufinc", uringbe.Options{NoBufInc: true}},
+	{name: "no_bufinc", opts: uringbe.Options{NoBufInc: true}},
 	// Kernel with inc rings but without the per-arming limit of multishot
 	// recv (6.12–6.16): stream recvs use BufferSize buffers from the inc ring.
-	{"small_inc", uringbe.Options{NoLargeInc: true}},
+	{name: "small_inc", opts: uringbe.Options{NoLargeInc: true}},
 	// Kernel without multishot ops: accept, recv and poll re-armed internally.
-	{"no_multishot", uringbe.Options{NoMultishot: true}},
+	{name: "no_multishot", opts: uringbe.Options{NoMultishot: true}},
 	// Kernel without buffer rings, multishot or send_zc: backend-owned pool.
-	{"no_bufring", uringbe.Options{NoMultishot: true, NoBufRing: true, NoSendZC: true}},
+	{name: "no_bufring", opts: uringbe.Options{NoMultishot: true, NoBufRing: true, NoSendZC: true}},
 	// Every op parked on the pending list first (as when the kernel refuses
 	// more submissions), emulation on.
-	{"parked", uringbe.Options{ParkAll: true, NoMultishot: true}},
+	{name: "parked", opts: uringbe.Options{ParkAll: true, NoMultishot: true}},
 	// Older task-run mode.
-	{"coop_taskrun", uringbe.Options{Setup: ring.SetupCoopTaskrun}},
+	{name: "coop_taskrun", opts: uringbe.Options{Setup: ring.SetupCoopTaskrun}, skip: map[string]string{
+		"multishot_recv_tcp_urgent_mark_signalled_parked": "without DEFER_TASKRUN the recv runs as task work at the exit of " +
+			"the test thread's own writes, with the storm's signal pending, and stops at the urgent mark after a wake-up " +
+			"rather than after a 'more queued' completion: the case mark_linux.go names as not recovered",
+	}},
 	// Kernel before 5.18 / 6.6: enters through the ring descriptor, with
 	// the SQ index array (the native variant has both levers on).
-	{"no_ring_levers", uringbe.Options{NoRegRing: true, KeepSQArray: true}},
+	{name: "no_ring_levers", opts: uringbe.Options{NoRegRing: true, KeepSQArray: true}},
 }
 
 func TestConformance(t *testing.T) {
 	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) { backendtest.Run(t, newFunc(v.opts)) })
+		t.Run(v.name, func(t *testing.T) {
+			nf := newFunc(v.opts)
+			backendtest.Run(t, func(tb testing.TB, cfg backend.Config) backend.Backend {
+				if reason, ok := v.skip[path.Base(tb.Name())]; ok {
+					tb.Skip(reason)
+				}
+				return nf(tb, cfg)
+			})
+		})
 	}
 }
 

@@ -57,6 +57,9 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		if b.batchWait > 0 && n == 0 && wt != 0 {
 			waitNr = min(max(b.lastBatch, 1), 32)
 		}
+		if len(b.nonEmpty) > 0 && wt != 0 && b.r.CQReady() == 0 && b.checkMarks() && (wt < 0 || wt > markPoll) {
+			wt = markPoll // a recv may be stuck at the urgent mark: look again soon
+		}
 		if _, err := b.r.SubmitAndWaitMin(waitNr, b.batchWait, wt); err != nil && b.r.CQReady() == 0 {
 			if n > 0 || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN) {
 				// EBUSY/EAGAIN: the kernel is short of room or memory for now;
@@ -168,6 +171,16 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 			b.held[id] = true
 		} else {
 			b.br.Recycle(id) // consumed without data (end of stream, error)
+		}
+	}
+	if f&ring.CQEFSockNonempty != 0 || len(b.nonEmpty) > 0 {
+		if live := op; live != nil || !backend.Reserved(tok) {
+			if live == nil {
+				live = b.live.Lookup(tok)
+			}
+			if live != nil {
+				b.noteNonEmpty(live, c)
+			}
 		}
 	}
 	if op != nil && !b.finishTracked(op, c) {
