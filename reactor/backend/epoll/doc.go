@@ -23,6 +23,13 @@
 // seen, wide reads) is forgotten when it is closed with KindClose or
 // registered anew.
 //
+// A read at TCP's urgent mark fails with EAGAIN whenever the thread has a
+// signal pending (tcp_recvmsg_locked), though bytes wait behind the mark and
+// no new edge will announce them; the Go runtime signals its own threads. On
+// a descriptor that has reported urgent data (EPOLLPRI), such an EAGAIN is
+// checked with SIOCATMARK and the read made again, up to 8 times
+// (Stats.UrgentMarkChecks counts the checks).
+//
 // Read readiness is served fairly and lazily. An edge on a descriptor with
 // parked read-side ops puts it on a ready list; Wait serves that list
 // round-robin, one bounded pass per descriptor (at most 16 completions, and no

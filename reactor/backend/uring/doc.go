@@ -40,6 +40,14 @@
 //     no more per turn than before. The consumer sees one multishot recv; a
 //     cancel is never undone by a re-arm. GYRE_URING_DISABLE=largeinc keeps
 //     BufferSize buffers (measurement).
+//   - TCP urgent data: a recv at the urgent mark fails with EAGAIN whenever
+//     the thread has a signal pending, though bytes follow (Go signals its
+//     own threads). A stream recv whose last completion carried
+//     FlagSockNonEmpty and that posted nothing after it is checked with
+//     SIOCATMARK once the CQ is drained and, at the mark, woken again
+//     (mark_linux.go; Stats.UrgentMarkChecks counts the checks). A recv that
+//     reaches the mark after a wake-up instead and meets a signal there still
+//     waits for the next bytes.
 //   - A blocking Wait after a batch asks the kernel for as many completions as
 //     the batch had ops (not CQEs: one multishot recv's pass posts a CQE per
 //     buffer but wakes a DEFER_TASKRUN waiter once), within Config.BatchWait.
