@@ -50,8 +50,9 @@ func (b *Backend) noteNonEmpty(op *backend.Op, c *backend.Completion) {
 		return
 	}
 	if c.Res > 0 && c.Flags&(backend.FlagMore|backend.FlagSockNonEmpty) == backend.FlagMore|backend.FlagSockNonEmpty {
-		if op.Sys.State&stNonEmpty == 0 {
-			op.Sys.State |= stNonEmpty
+		op.Sys.State |= stNonEmpty
+		if op.Sys.State&stListed == 0 {
+			op.Sys.State |= stListed
 			b.nonEmpty = append(b.nonEmpty, op.Token)
 		}
 		return
@@ -66,7 +67,11 @@ func (b *Backend) checkMarks() bool {
 	kept := b.nonEmpty[:0]
 	for _, tok := range b.nonEmpty {
 		op := b.live.Lookup(tok)
-		if op == nil || op.Sys.State&stNonEmpty == 0 {
+		if op == nil || op.Sys.State&stListed == 0 {
+			continue // finished, or a duplicate (the op was submitted again)
+		}
+		if op.Sys.State&stNonEmpty == 0 {
+			op.Sys.State &^= stListed
 			continue
 		}
 		b.stats.UrgentMarkChecks++
@@ -74,7 +79,11 @@ func (b *Backend) checkMarks() bool {
 			op.Sys.State &^= stNonEmpty
 			continue
 		}
-		if lowat, err := unix.GetsockoptInt(int(op.Fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT); err == nil {
+		// tcp_set_rcvlowat wakes the socket's waiters if at least the new
+		// low-water mark is queued: 1 does, and the user's value is put back.
+		lowat, err := unix.GetsockoptInt(int(op.Fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT)
+		_ = unix.SetsockoptInt(int(op.Fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, 1)
+		if err == nil && lowat != 1 {
 			_ = unix.SetsockoptInt(int(op.Fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, lowat)
 		}
 		kept = append(kept, tok)

@@ -22,6 +22,7 @@ const (
 	stRecvMsg                     // recvmsg: copy AddrLen, control length and flags back at completion
 	stLimited                     // untracked native multishot recv with a total limit: re-armed when it ends with data
 	stNonEmpty                    // native multishot stream recv whose last completion said more is queued (mark_linux.go)
+	stListed                      // its token is in b.nonEmpty (mark_linux.go)
 )
 
 // nativeMultiRecvMsg reports whether op runs as io_uring's own multishot

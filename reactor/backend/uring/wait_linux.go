@@ -57,7 +57,7 @@ func (b *Backend) Wait(out []backend.Completion, timeout time.Duration) (int, er
 		if b.batchWait > 0 && n == 0 && wt != 0 {
 			waitNr = min(max(b.lastBatch, 1), 32)
 		}
-		if len(b.nonEmpty) > 0 && wt != 0 && b.r.CQReady() == 0 && b.checkMarks() && (wt < 0 || wt > markPoll) {
+		if len(b.nonEmpty) > 0 && b.r.CQReady() == 0 && b.checkMarks() && (wt < 0 || wt > markPoll) {
 			wt = markPoll // a recv may be stuck at the urgent mark: look again soon
 		}
 		if _, err := b.r.SubmitAndWaitMin(waitNr, b.batchWait, wt); err != nil && b.r.CQReady() == 0 {
@@ -189,6 +189,13 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 	if c.Flags&backend.FlagMore == 0 {
 		if cqe.Res > 0 && op == nil && b.recvTotal > 0 && b.rearmLimited(tok) {
 			c.Flags |= backend.FlagMore
+			if f&ring.CQEFSockNonempty != 0 {
+				// The re-arm's first recv meets queued bytes, maybe at the
+				// urgent mark: a suspect like a retry (mark_linux.go).
+				if live := b.live.Lookup(tok); live != nil {
+					b.noteNonEmpty(live, c)
+				}
+			}
 			return true
 		}
 		b.finished(tok)
