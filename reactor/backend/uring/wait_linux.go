@@ -174,13 +174,12 @@ func (b *Backend) translate(cqe *ring.CQE, c *backend.Completion) bool {
 		}
 	}
 	if f&ring.CQEFSockNonempty != 0 || len(b.nonEmpty) > 0 {
-		if live := op; live != nil || !backend.Reserved(tok) {
-			if live == nil {
-				live = b.live.Lookup(tok)
-			}
-			if live != nil {
-				b.noteNonEmpty(live, c)
-			}
+		live := op
+		if live == nil {
+			live = b.live.Lookup(tok)
+		}
+		if live != nil {
+			b.noteNonEmpty(live, c)
 		}
 	}
 	if op != nil && !b.finishTracked(op, c) {
